@@ -1,0 +1,153 @@
+"""`bench`: the command line. Subcommands only parse arguments and call into the package.
+
+Every user error is one line on stderr naming what is wrong and how to fix it, with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from benchmark.errors import BenchError
+
+DEFAULT_PROTOCOL = "smoke"
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints the usage block too)
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _format_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=1))
+
+
+def cmd_run(args) -> int:
+    from benchmark.report.records import read_records
+    from benchmark.report.tables import run_table
+    from benchmark.run import execute, resolve
+
+    spec = resolve(args.protocol, args.source, args.task, args.seed, args.set or [])
+    record, path = execute(spec, Path(args.results), Path(args.work))
+    if record is None:  # not the main process of a torchrun group
+        return 0
+    others, _ = read_records(Path(args.results), protocol=record["protocol"], task=record["task"])
+    m = record["metrics"]
+    print(f"\nrecord: {path}")
+    print(f"{record['source']} on {record['task']} ({record['protocol']}, seed {record['seed']}): "
+          f"top-1 {m['top1']:.2f}%  top-5 {m['top5']:.2f}%  ({m['test_videos']} test videos x "
+          f"{m['views_per_video']} views)\n")
+    print(run_table(others, mark_run_id=record["run_id"]))
+    return 0
+
+
+def _wrap(text: str, width: int = 88) -> str:
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def _defaults(params_cls) -> dict:
+    from benchmark.config import to_dict
+    return to_dict(params_cls()) if params_cls is not None else {}
+
+
+def cmd_sources(args) -> int:
+    from tabulate import tabulate
+
+    from benchmark.sources import SOURCES
+    entries = list(SOURCES)
+    if args.format == "json":
+        _print_json([{"name": e.name, "aliases": list(e.aliases), "kind": e.extra["kind"],
+                      "description": e.description, "params": _defaults(e.params)} for e in entries])
+        return 0
+    rows = [[e.name + "".join(f"\n({a})" for a in e.aliases), e.extra["kind"], _wrap(e.description)]
+            for e in entries]
+    print(tabulate(rows, headers=["source", "kind", "description"], tablefmt="simple_grid"))
+    return 0
+
+
+def cmd_tasks(args) -> int:
+    from tabulate import tabulate
+
+    from benchmark.tasks import TASKS
+    if args.format == "json":
+        _print_json([{"name": e.name, "description": e.description, "params": _defaults(e.params)}
+                     for e in TASKS])
+        return 0
+    rows = [[e.name, _wrap(e.description), _wrap(", ".join(f"{k}={v}" for k, v in _defaults(e.params).items()),
+                                                 40)] for e in TASKS]
+    print(tabulate(rows, headers=["task", "description", "parameters (--set task.<key>=...)"],
+                   tablefmt="simple_grid"))
+    return 0
+
+
+def cmd_protocols(args) -> int:
+    from tabulate import tabulate
+
+    from benchmark.config import load_protocol, protocol_names, to_dict
+    protocols = [load_protocol(n) for n in protocol_names()]
+    if args.format == "json":
+        _print_json([to_dict(p) for p in protocols])
+        return 0
+    rows = []
+    for p in protocols:
+        c, pt, ft = p.clip, p.pretrain, p.finetune
+        rows.append([p.name, p.model.size, f"{c.frames}x{c.size}^2", f"{pt.epochs} x {pt.epoch_size}",
+                     ft.epochs, p.task, _wrap(p.description, 60)])
+    print(tabulate(rows, headers=["protocol", "model", "clip", "pretrain epochs x clips", "finetune epochs",
+                                  "task", "description"], tablefmt="simple_grid"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="bench", description="Benchmark harness for video pretraining without natural videos.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="pretrain on a source, finetune, evaluate, write a result record",
+                         description="Pretrain VideoMAE on a source, finetune and evaluate on a task, write one "
+                                     "result record and print the table of records for the protocol and task. "
+                                     "Runs unchanged under `torchrun --nproc_per_node N $(which bench) run ...`.")
+    run.add_argument("--source", required=True, help="pretraining source (see `bench sources`)")
+    run.add_argument("--protocol", default=DEFAULT_PROTOCOL,
+                     help=f"protocol name or YAML file (default: {DEFAULT_PROTOCOL}; see `bench protocols`)")
+    run.add_argument("--task", default=None, help="downstream task (default: the protocol's; see `bench tasks`)")
+    run.add_argument("--seed", type=int, default=0, help="run seed (default: 0)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a protocol key (pretrain.epochs=5), a source parameter (source.KEY=...) or a "
+                          "task parameter (task.KEY=...); repeatable")
+    run.add_argument("--results", default="runs/results", help="result record folder (default: runs/results)")
+    run.add_argument("--work", default="runs", help="checkpoint cache and logs (default: runs)")
+    run.set_defaults(func=cmd_run)
+
+    for name, func, text in [("sources", cmd_sources, "list the registered pretraining sources"),
+                             ("protocols", cmd_protocols, "list the protocols"),
+                             ("tasks", cmd_tasks, "list the downstream tasks")]:
+        p = sub.add_parser(name, help=text, description=text)
+        _format_arg(p)
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2, already printed)
+        return int(e.code or 0)
+    try:
+        return args.func(args)
+    except BenchError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""Protocols: YAML files with `base:` inheritance, `--set a.b=value` overrides, strict validation and hashing.
+
+A protocol fixes everything about a run except the pretraining source, the downstream task and the seed: model
+size, clip geometry, the pretraining recipe, the finetuning recipe and the evaluation views. The resolved
+configuration of a run (protocol + source and its parameters + task and its parameters + seed) is a plain dict;
+its hash names cached checkpoints and result records.
+
+The schema below is the single place where keys, types, defaults and allowed ranges live. Any key not in it, or a
+value of the wrong type, is a one-line `BenchError` naming the dotted key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from benchmark.errors import BenchError
+
+PROTOCOL_DIR = Path(__file__).parent / "protocols"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _f(default: Any, *, min: float | None = None, max: float | None = None, gt: float | None = None,
+       doc: str = "") -> Any:
+    """A schema field with an allowed range, checked by `build`."""
+    meta = {"min": min, "max": max, "gt": gt, "doc": doc}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ModelConfig:
+    size: Literal["tiny", "small", "base", "large", "huge"] = "base"
+    patch_size: int = _f(16, gt=0)
+    tubelet_size: int = _f(2, gt=0)
+    decoder_depth: int | None = _f(None, gt=0, doc="None: the official scripts' depth for the size")
+
+
+@dataclass
+class ClipConfig:
+    frames: int = _f(16, gt=0)
+    size: int = _f(224, gt=0)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+@dataclass
+class PretrainConfig:
+    epochs: int = _f(800, min=0, doc="0 skips pretraining (finetune from the random init)")
+    epoch_size: int = _f(9537, gt=0, doc="clips per (virtual) epoch, the same for every source")
+    warmup_epochs: float = _f(40, min=0)
+    batch_size: int = _f(192, gt=0, doc="clips per optimizer step, summed over all processes")
+    base_lr: float = _f(1.5e-4, gt=0, doc="lr = base_lr * batch_size / 256 (also min_lr, warmup_lr)")
+    min_lr: float = _f(1e-5, min=0)
+    warmup_lr: float = _f(1e-6, min=0)
+    weight_decay: float = _f(0.05, min=0)
+    betas: tuple[float, float] = (0.9, 0.95)
+    clip_grad: float | None = _f(None, gt=0)
+    mask_ratio: float = _f(0.9, min=0, max=0.99)
+    stride: int = _f(4, gt=0, doc="temporal sampling stride of source videos (ignored by PMG)")
+    crop_scales: list[float] = _f([1.0, 0.875, 0.75, 0.66], doc="GroupMultiScaleCrop scales")
+    flip: bool = False
+
+
+@dataclass
+class FinetuneConfig:
+    epochs: int = _f(100, gt=0)
+    warmup_epochs: float = _f(5, min=0)
+    batch_size: int = _f(128, gt=0, doc="videos per optimizer step, summed over all processes")
+    repeated_aug: int = _f(1, gt=0, doc="augmented clips per video per step (VideoMAE --num_sample)")
+    base_lr: float = _f(5e-4, gt=0, doc="lr = base_lr * batch_size / 256 (also min_lr, warmup_lr)")
+    min_lr: float = _f(1e-6, min=0)
+    warmup_lr: float = _f(1e-6, min=0)
+    layer_decay: float = _f(0.75, gt=0, max=1)
+    weight_decay: float = _f(0.05, min=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    clip_grad: float | None = _f(None, gt=0)
+    drop_path: float = _f(0.1, min=0, max=1)
+    fc_dropout: float = _f(0.0, min=0, max=1, doc="dropout before the classification head")
+    mixup: float = _f(0.8, min=0)
+    cutmix: float = _f(1.0, min=0)
+    mixup_prob: float = _f(1.0, min=0, max=1)
+    mixup_switch_prob: float = _f(0.5, min=0, max=1)
+    label_smoothing: float = _f(0.1, min=0, max=1)
+    randaug: str | None = "rand-m7-n4-mstd0.5-inc1"
+    reprob: float = _f(0.25, min=0, max=1, doc="random erasing probability")
+    stride: int = _f(4, gt=0)
+    crop_scale: tuple[float, float] = (0.08, 1.0)
+    crop_ratio: tuple[float, float] = (0.75, 1.3333333)
+    flip: bool = _f(True, doc="horizontal flip, applied only if the task says it keeps labels")
+
+
+@dataclass
+class EvaluateConfig:
+    test_clips: int = _f(5, gt=0)
+    test_crops: Literal[1, 3] = 3
+    batch_size: int = _f(8, gt=0, doc="videos per forward pass and process")
+
+
+@dataclass
+class RuntimeConfig:
+    """How a run executes; never changes its results, so it is not part of any hash."""
+
+    device: str = "auto"
+    amp: Literal["auto", "bf16", "off"] = "auto"
+    compile: Literal["auto", "on", "off"] = "auto"
+    workers: int = _f(2, min=0)
+    checkpoint_every: int = _f(200, min=0, doc="optimizer steps between checkpoints (0: only at the end)")
+    log_every: int = _f(10, gt=0)
+    progress: bool = True
+
+
+@dataclass
+class Protocol:
+    name: str = ""
+    description: str = ""
+    task: str = "embedded"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# YAML with floats like 1e-3 (PyYAML's YAML 1.1 resolver reads those as strings)
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                    |[-+]?\.(?:inf|Inf|INF)
+                    |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark else ""
+        raise BenchError(f"{where}:{at} is not valid YAML ({getattr(e, 'problem', e)})") from None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# strict conversion of plain data into the schema dataclasses
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin in (list, tuple, dict):
+        return {list: "a list", tuple: "a list", dict: "a mapping"}[origin]
+    if tp is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(tp, str(tp))
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    bad = BenchError(f"key {key} must be {_type_name(tp)}, got {value!r}")
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise bad
+        return build(tp, value, key)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, key)
+            except BenchError:
+                pass
+        raise bad
+    if origin is Literal:
+        if value in args and type(value) is type(args[args.index(value)]):
+            return value
+        raise bad
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        return [_convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise BenchError(f"key {key} must be a list of {len(args)} values, got {value!r}")
+        return tuple(_convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise bad
+        return {str(k): _convert(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    raise TypeError(f"schema type {tp} of {key} is not supported")
+
+
+def _check_range(f: dataclasses.Field, value: Any, key: str) -> None:
+    meta = f.metadata
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if meta.get("gt") is not None and not value > meta["gt"]:
+        raise BenchError(f"key {key} must be > {meta['gt']}, got {value!r}")
+    if meta.get("min") is not None and value < meta["min"]:
+        raise BenchError(f"key {key} must be >= {meta['min']}, got {value!r}")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise BenchError(f"key {key} must be <= {meta['max']}, got {value!r}")
+
+
+def build(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    """Build dataclass `cls` from `data`, rejecting unknown keys, wrong types and out-of-range values.
+
+    `where` is the dotted prefix used in error messages (e.g. "pretrain" or "source").
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    prefix = f"{where}." if where else ""
+    for k in data:
+        if k not in fields:
+            raise BenchError(f"unknown key {prefix}{k}: valid keys under {where or 'the top level'} are "
+                             f"{', '.join(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}{name}"
+        kwargs[name] = _convert(hints[name], value, key)
+        _check_range(fields[name], kwargs[name], key)
+    obj = cls(**kwargs)
+    check = getattr(obj, "validate", None)
+    if check is not None:
+        check(where)
+    return obj
+
+
+def to_dict(obj: Any) -> Any:
+    """Dataclasses -> plain JSON-able data (tuples become lists)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def stable_hash(data: Any, length: int = 16) -> str:
+    """sha256 of canonical JSON: key order, tuples vs lists and float formatting never change it."""
+    blob = json.dumps(to_dict(data), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# loading protocols: base inheritance and overrides
+
+def protocol_names() -> list[str]:
+    return sorted(p.stem for p in PROTOCOL_DIR.glob("*.yaml"))
+
+
+def _protocol_path(name: str, relative_to: Path | None = None) -> Path:
+    if name.endswith((".yaml", ".yml")):
+        path = Path(name)
+        if not path.is_absolute() and relative_to is not None and not path.exists():
+            path = relative_to / name
+        if not path.is_file():
+            raise BenchError(f"protocol file {name} does not exist: give a path to a YAML file or one of "
+                             f"{', '.join(protocol_names())}")
+        return path
+    path = PROTOCOL_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise BenchError(f"unknown protocol {name!r}: choose one of {', '.join(protocol_names())} "
+                         f"or give a path to a .yaml file (list them with `bench protocols`)")
+    return path
+
+
+def deep_merge(base: Mapping, top: Mapping) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def load_raw(name: str, _seen: tuple[str, ...] = (), _rel: Path | None = None) -> dict:
+    """The protocol's YAML merged over its `base:` chain, as plain data (not yet validated)."""
+    path = _protocol_path(name, _rel)
+    key = str(path.resolve())
+    if key in _seen:
+        raise BenchError(f"protocol {path.name} inherits from itself through base: (remove the cycle)")
+    data = parse_yaml(path.read_text(), str(path)) or {}
+    if not isinstance(data, Mapping):
+        raise BenchError(f"protocol {path} must be a YAML mapping of keys to values")
+    base = data.pop("base", None)
+    if base is not None:
+        if not isinstance(base, str):
+            raise BenchError(f"key base in {path} must be a protocol name or file, got {base!r}")
+        data = deep_merge(load_raw(base, _seen + (key,), path.parent), data)
+    data["name"] = path.stem if not name.endswith((".yaml", ".yml")) else str(path)
+    return data
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """'a.b=value' -> (['a', 'b'], parsed YAML value)."""
+    key, sep, text = item.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise BenchError(f"--set {item!r} must look like section.key=value (e.g. --set pretrain.epochs=5)")
+    return key.split("."), parse_yaml(text, f"--set {key}") if text.strip() else ""
+
+
+def set_path(data: dict, path: list[str], value: Any) -> None:
+    node = data
+    for i, part in enumerate(path[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise BenchError(f"--set {'.'.join(path)}: {'.'.join(path[:i + 1])} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def load_protocol(name: str, overrides: list[str] = ()) -> Protocol:
+    raw = load_raw(name)
+    for item in overrides:
+        path, value = parse_override(item)
+        set_path(raw, path, value)
+    return build(Protocol, raw, "")

@@ -1,0 +1,145 @@
+"""The optimizer-step loop shared by pretraining and finetuning.
+
+Exact resume without saving RNG states: the data of step s are a pure function of (seed, s), the learning rate
+is a pure function of s, and the global torch/NumPy RNGs (dropout, drop path, timm's Mixup) are reseeded from
+(seed, s, rank) at every step. A checkpoint therefore only holds the model, the optimizer and the next step, and
+a run killed at any point and started again ends bit-identical to one that was never interrupted (on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import Sampler
+from tqdm import tqdm
+
+from benchmark.config import RuntimeConfig
+from benchmark.errors import BenchError
+from benchmark.train.distributed import Dist
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (numpy's SeedSequence hashing; no collisions between nearby tuples)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+class StepBatches(Sampler):
+    """Yields the sample keys of steps start..stop-1 for this rank; `keys_of_step(s)` must be pure."""
+
+    def __init__(self, start: int, stop: int, keys_of_step: Callable[[int], list]):
+        self.start, self.stop, self.keys_of_step = start, stop, keys_of_step
+
+    def __iter__(self) -> Iterator[list]:
+        for step in range(self.start, self.stop):
+            yield self.keys_of_step(step)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, then rename: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    model = getattr(model, "_orig_mod", model)  # torch.compile
+    return getattr(model, "module", model)  # DDP
+
+
+def autocast(device: torch.device, runtime: RuntimeConfig):
+    """bf16 autocast on CUDA (unless runtime.amp=off); full precision on the CPU."""
+    enabled = device.type == "cuda" and runtime.amp != "off"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@dataclass
+class LoopStats:
+    steps: int  # steps run by this call (after a resume: only the remaining ones)
+    total_steps: int
+    resumed_from: int
+    seconds: float
+    samples: int  # clips seen by this process during this call
+
+    def as_dict(self, world: int) -> dict:
+        return {"steps": self.steps, "total_steps": self.total_steps, "resumed_from_step": self.resumed_from,
+                "seconds": round(self.seconds, 3),
+                "clips_per_s": round(self.samples * world / self.seconds, 2) if self.seconds > 0 else None}
+
+
+def run_steps(*, desc: str, workdir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler,
+              total_steps: int, make_loader: Callable[[int], Iterable], step_fn: Callable[[Any, int], tuple],
+              dist: Dist, runtime: RuntimeConfig, seed: int, clip_grad: float | None) -> LoopStats:
+    """Run optimizer steps [resume point, total_steps); `step_fn(batch, step) -> (loss, n_samples)` does the
+    forward and backward. Writes workdir/checkpoint.pt every runtime.checkpoint_every steps and log.jsonl."""
+    ckpt_path = workdir / "checkpoint.pt"
+    start = 0
+    if ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        unwrap(model).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+        if dist.is_main:
+            print(f"{desc}: resuming from {ckpt_path} at step {start}/{total_steps}", flush=True)
+    log = (workdir / "log.jsonl").open("a") if dist.is_main else None
+    bar = tqdm(total=total_steps, initial=start, desc=desc, unit="step", dynamic_ncols=True,
+               disable=True if not (dist.is_main and runtime.progress) else None)
+    model.train()
+    t0, samples, running, count = time.perf_counter(), 0, 0.0, 0
+    done = start
+    try:
+        for step, batch in zip(range(start, total_steps), make_loader(start), strict=False):
+            torch.manual_seed(derive_seed(seed, step, dist.rank))
+            scheduler.step_update(num_updates=step)
+            loss, n = step_fn(batch, step)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise BenchError(f"{desc}: loss is {value} at step {step}; lower the learning rate or set "
+                                 f"runtime.amp=off (the last good checkpoint is {ckpt_path})")
+            if clip_grad:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            samples += n
+            running, count = running + value, count + 1
+            bar.update(1)
+            done = step + 1
+            lr = max(g["lr"] for g in optimizer.param_groups)
+            if done % runtime.log_every == 0 or done == total_steps:
+                bar.set_postfix(loss=f"{running / count:.4f}", lr=f"{lr:.2e}")
+                if log is not None:
+                    log.write(json.dumps({"step": done, "loss": running / count, "lr": lr,
+                                          "elapsed_s": round(time.perf_counter() - t0, 3)}) + "\n")
+                    log.flush()
+                running, count = 0.0, 0
+            if runtime.checkpoint_every and done % runtime.checkpoint_every == 0 and done < total_steps:
+                if dist.is_main:
+                    atomic_save({"model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                                 "step": done}, ckpt_path)
+                dist.barrier()
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
+    if done != total_steps:
+        raise RuntimeError(f"{desc}: the data loader ended at step {done} of {total_steps}")
+    seconds = time.perf_counter() - t0
+    return LoopStats(total_steps - start, total_steps, start, seconds, samples)

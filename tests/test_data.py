@@ -1,0 +1,134 @@
+"""Sampling, transforms, the bundled data, the natural source and the embedded task."""
+
+import numpy as np
+import pytest
+
+from benchmark.data.images import BUNDLED_IMAGE_NAMES, bundled_image
+from benchmark.data.transforms import (
+    multiscale_crop_box,
+    random_resized_crop_box,
+    short_side_resize,
+    spatial_crops,
+    test_indices,
+    train_indices,
+)
+from benchmark.data.video import VideoError, bundled_videos, decode, frame_count
+from benchmark.errors import BenchError
+from benchmark.sources import make_source, source_params
+from benchmark.tasks import make_task, task_params
+
+
+def test_train_indices_are_a_strided_window_inside_the_video():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        idx = train_indices(100, 16, 4, rng)
+        assert len(idx) == 16 and idx[0] >= 0 and idx[-1] <= 99
+        assert (np.diff(idx) == 4).all()
+    short = train_indices(10, 8, 2, rng)  # a window longer than the video repeats the last frame
+    assert short.tolist() == [0, 2, 4, 6, 8, 9, 9, 9]
+
+
+def test_test_indices_cover_the_video_uniformly():
+    clips = test_indices(100, 16, 4, 5)  # window 61 frames, starts spread over 0..39
+    assert [c[0] for c in clips] == [0, 10, 20, 29, 39]
+    assert clips[-1][-1] == 99
+    assert test_indices(100, 16, 4, 1)[0][0] == 19  # one clip: the centre
+
+
+def test_multiscale_crop_uses_the_scale_grid_and_fixed_offsets():
+    rng = np.random.default_rng(0)
+    sides = {int(240 * s) for s in (1, 0.875, 0.75, 0.66)}
+    seen = set()
+    for _ in range(300):
+        y, x, h, w = multiscale_crop_box(240, 320, 224, (1, 0.875, 0.75, 0.66), rng)
+        assert {h, w} <= sides | {224} and 0 <= y <= 240 - h and 0 <= x <= 320 - w
+        seen.add((y, x, h, w))
+        hs, ws = (240 - h) // 4, (320 - w) // 4
+        assert y in {k * hs for k in range(5)} and x in {k * ws for k in range(5)}
+    assert len(seen) > 20
+
+
+def test_random_resized_crop_box_respects_scale_and_bounds():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        y, x, h, w = random_resized_crop_box(120, 160, (0.3, 1.0), (0.75, 1.333), rng)
+        assert 0 <= y and y + h <= 120 and 0 <= x and x + w <= 160
+        assert h * w >= 0.3 * 120 * 160 * 0.95
+
+
+def test_three_spatial_crops_span_the_long_side():
+    frames = np.zeros((2, 120, 160, 3), dtype=np.uint8)
+    frames[:, :, :40] = 255  # a bright left edge
+    clip = short_side_resize(frames, 60)
+    assert tuple(clip.shape) == (2, 3, 60, 80)
+    left, centre, right = spatial_crops(clip, 60, 3)
+    assert left.shape[-2:] == (60, 60)
+    assert left[..., :10].mean() > 250 and right.mean() < 1
+    assert len(spatial_crops(clip, 60, 1)) == 1
+
+
+def test_bundled_images_and_videos_are_offline_and_decodable():
+    assert len(BUNDLED_IMAGE_NAMES) >= 20
+    img = bundled_image("camera")
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    videos = bundled_videos()
+    assert {p.name for p in videos} == {"bigbuckbunny.mp4", "bikes.mp4", "carphone_distorted.mp4",
+                                        "carphone_pristine.mp4"}
+    bikes = next(p for p in videos if p.name == "bikes.mp4")
+    assert frame_count(bikes) == 250
+    frames = decode(bikes, np.array([0, 5, 249]), short_side=64)
+    assert frames.shape == (3, 64, 151, 3) and frames.dtype == np.uint8
+    with pytest.raises(VideoError, match="truncated"):
+        decode(bikes, np.array([260]), short_side=32)
+
+
+def test_corrupt_video_is_a_video_error(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00 ftypisom" + bytes(range(256)) * 8)
+    with pytest.raises(VideoError, match="bad.mp4"):
+        decode(bad)
+
+
+def test_natural_source_is_deterministic_per_index():
+    src = make_source("natural", source_params("natural", {}), seed=3, clip_size=64)
+    a, b, c = src.clip(7, 8, 2), src.clip(7, 8, 2), src.clip(8, 8, 2)
+    assert a.shape[0] == 8 and a.dtype == np.uint8 and min(a.shape[1:3]) == 128
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    other_seed = make_source("natural", source_params("natural", {}), seed=4, clip_size=64)
+    assert not np.array_equal(a, other_seed.clip(7, 8, 2))
+    assert src.info()["videos"] == 4
+
+
+def test_natural_source_from_a_list_and_bad_paths(tmp_path):
+    bikes = next(p for p in bundled_videos() if p.name == "bikes.mp4")
+    lst = tmp_path / "train.csv"
+    lst.write_text(f"{bikes} 3\n")
+    src = make_source("natural", source_params("natural", {"videos": str(lst)}), seed=0, clip_size=32)
+    assert src.clip(0, 4, 1).shape == (4, 64, 151, 3)
+    with pytest.raises(BenchError, match="neither a folder"):
+        make_source("natural", source_params("natural", {"videos": str(tmp_path / "nope")}), 0, 32)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BenchError, match="holds no videos"):
+        make_source("natural", source_params("natural", {"videos": str(tmp_path / "empty")}), 0, 32)
+
+
+def test_embedded_task_is_balanced_deterministic_and_motion_defined():
+    task = make_task("embedded", task_params("embedded", {"train_videos": 32, "test_videos": 16}))
+    assert task.num_classes == 8 and not task.flip_keeps_label
+    assert [task.train.label(i) for i in range(16)] == list(range(8)) * 2
+    v = task.train.render(5)
+    assert v.shape == (16, 72, 72, 3) and v.dtype == np.uint8
+    assert np.array_equal(v, task.train.render(5))
+    assert not np.array_equal(task.train.render(5), task.test.render(5))
+    assert not set(task.info["train_images"]) & set(task.info["test_images"])
+    # class 0 pans right: the content moves left, so frame t+1 shifted right matches frame t
+    right = task.train.render(0).astype(float)
+    errs = {dx: np.abs(right[1:, :, :72 - 8] - right[:-1, :, dx:72 - 8 + dx]).mean() for dx in range(0, 8)}
+    assert min(errs, key=errs.get) in (2, 3, 4)
+
+
+def test_embedded_params_are_validated():
+    with pytest.raises(BenchError, match="task.frames must be >= 2"):
+        task_params("embedded", {"frames": 1})
+    with pytest.raises(BenchError, match="unknown key task.colour"):
+        task_params("embedded", {"colour": 1})

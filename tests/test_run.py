@@ -1,0 +1,123 @@
+"""End-to-end runs at micro scale: records, determinism, the checkpoint cache, exact resume, torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from benchmark.cli import main
+from benchmark.report.records import read_records
+from tests.conftest import MICRO
+
+
+def bench_run(source: str, results: Path, work: Path, *extra: str, seed: int = 0) -> dict:
+    args = ["run", "--source", source, "--results", str(results), "--work", str(work), "--seed", str(seed)]
+    for item in MICRO + list(extra):
+        args += ["--set", item]
+    assert main(args) == 0
+    records, _ = read_records(results, source=source, seed=seed)
+    return max(records, key=lambda r: r["_path"].split("-s")[-1])
+
+
+def final_weights(work: Path, stage: str) -> dict:
+    (path,) = work.glob(f"{stage}/*/final.pt")
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def test_scratch_and_natural_runs_write_complete_records(tmp_path, capsys):
+    results, work = tmp_path / "results", tmp_path / "work"
+    scratch = bench_run("scratch", results, work)
+    natural = bench_run("natural", results, work)
+    out = capsys.readouterr().out
+    assert "record: " in out and "| >" in out  # the table marks this run
+
+    assert scratch["pretrain"] is None and scratch["pretrain_hash"] is None
+    assert natural["pretrain"]["steps"] == 6 and natural["pretrain"]["cached"] is False
+    for rec in (scratch, natural):
+        assert 0 <= rec["metrics"]["top1"] <= rec["metrics"]["top5"] <= 100
+        assert rec["metrics"]["test_videos"] == 16 and rec["metrics"]["views_per_video"] == 6
+        assert rec["protocol"] == "smoke" and rec["task"] == "embedded" and rec["seed"] == 0
+        assert rec["config"]["pretrain"]["epochs"] == 2 and rec["config"]["task"]["params"]["train_videos"] == 32
+        assert len(rec["config_hash"]) == 16
+        env = rec["environment"]
+        assert env["packages"]["torch"] == torch.__version__.split("+")[0] or env["packages"]["torch"]
+        assert env["hardware"]["device"] == "cpu" and "git" in env
+        assert rec["finetune"]["steps"] == 8 and rec["timings"]["total_s"] > 0
+        assert rec["skipped_videos"] == {"pretrain": [], "finetune": [], "test": []}
+    assert natural["source_info"]["videos"] == 4
+    assert natural["config_hash"] != scratch["config_hash"]
+    (log,) = work.glob("pretrain/*/log.jsonl")
+    assert json.loads(log.read_text().splitlines()[-1])["step"] == 6
+
+
+def test_same_seed_gives_identical_metrics_and_cached_stages_are_reused(tmp_path):
+    a = bench_run("natural", tmp_path / "r", tmp_path / "w1")
+    b = bench_run("natural", tmp_path / "r", tmp_path / "w2")
+    assert a["metrics"] == b["metrics"]
+    for stage in ("pretrain", "finetune"):
+        wa, wb = final_weights(tmp_path / "w1", stage), final_weights(tmp_path / "w2", stage)
+        assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    c = bench_run("natural", tmp_path / "r", tmp_path / "w1")
+    assert c["pretrain"]["cached"] and c["finetune"]["cached"]
+    assert c["metrics"] == a["metrics"] and c["run_id"] != a["run_id"]
+    d = bench_run("natural", tmp_path / "r", tmp_path / "w1", "finetune.epochs=3")
+    assert d["pretrain"]["cached"] and not d["finetune"]["cached"]  # one pretraining, many finetunes
+
+
+def test_killed_run_resumes_from_its_checkpoint_and_matches(tmp_path):
+    longer = ["pretrain.epochs=8", "runtime.checkpoint_every=2"]
+    reference = bench_run("natural", tmp_path / "ref", tmp_path / "wref", *longer)
+
+    work, results = tmp_path / "w", tmp_path / "r"
+    cmd = [sys.executable, "-m", "benchmark", "run", "--source", "natural", "--results", str(results),
+           "--work", str(work)]
+    for item in MICRO + longer:
+        cmd += ["--set", item]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=Path(__file__).parents[1])
+    deadline = time.time() + 120
+    while not list(work.glob("pretrain/*/checkpoint.pt")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (ckpt,) = work.glob("pretrain/*/checkpoint.pt")
+    step = torch.load(ckpt, weights_only=False)["step"]
+    assert 0 < step < 24 and not list(work.glob("pretrain/*/final.pt"))
+    assert not results.exists() or not list(results.rglob("*.json"))  # no record from the killed run
+
+    resumed = bench_run("natural", results, work, *longer)
+    assert resumed["pretrain"]["resumed_from_step"] >= step
+    assert resumed["metrics"] == reference["metrics"]
+    ref_w, res_w = final_weights(tmp_path / "wref", "pretrain"), final_weights(work, "pretrain")
+    assert all(torch.equal(ref_w[k], res_w[k]) for k in ref_w)
+
+
+def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    single = bench_run("natural", tmp_path / "r1", tmp_path / "w1")
+    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "benchmark", "run", "--source", "natural",
+           "--results", str(tmp_path / "r2"), "--work", str(tmp_path / "w2")]
+    for item in MICRO:
+        cmd += ["--set", item]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env,
+                          cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    records, _ = read_records(tmp_path / "r2")
+    assert len(records) == 1  # only rank 0 writes
+    rec = records[0]
+    assert rec["environment"]["hardware"]["processes"] == 2
+    # the same global batches split over two ranks: DDP's averaged gradients equal the single-process ones
+    w1, w2 = final_weights(tmp_path / "w1", "pretrain"), final_weights(tmp_path / "w2", "pretrain")
+    for k in w1:
+        torch.testing.assert_close(w1[k], w2[k], atol=2e-4, rtol=1e-3)
+    assert rec["config_hash"] == single["config_hash"]
