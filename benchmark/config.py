@@ -167,6 +167,8 @@ def parse_yaml(text: str, where: str) -> Any:
 # strict conversion of plain data into the schema dataclasses
 
 def _type_name(tp: Any) -> str:
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
     origin = typing.get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))

@@ -77,9 +77,10 @@ def test_stable_hash_is_canonical():
     assert a == stable_hash({"a": [1.0, 2], "b": 1})
     assert a != stable_hash({"a": [1.0, 2], "b": 2})
     assert len(a) == 16
-    p1, p2 = load_protocol("smoke"), load_protocol("smoke", ["pretrain.epochs=8"])
-    assert stable_hash(p1) == stable_hash(p2)  # same resolved values, same hash
-    assert stable_hash(p1) != stable_hash(load_protocol("smoke", ["pretrain.epochs=9"]))
+    p1 = load_protocol("smoke")
+    same = load_protocol("smoke", [f"pretrain.epochs={p1.pretrain.epochs}"])
+    assert stable_hash(p1) == stable_hash(same)  # same resolved values, same hash
+    assert stable_hash(p1) != stable_hash(load_protocol("smoke", [f"pretrain.epochs={p1.pretrain.epochs + 1}"]))
 
 
 def test_build_rejects_wrong_nested_types():

@@ -2,16 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
+from benchmark.data import transforms as T
 from benchmark.data.images import BUNDLED_IMAGE_NAMES, bundled_image
-from benchmark.data.transforms import (
-    multiscale_crop_box,
-    random_resized_crop_box,
-    short_side_resize,
-    spatial_crops,
-    test_indices,
-    train_indices,
-)
 from benchmark.data.video import VideoError, bundled_videos, decode, frame_count
 from benchmark.errors import BenchError
 from benchmark.sources import make_source, source_params
@@ -21,18 +15,18 @@ from benchmark.tasks import make_task, task_params
 def test_train_indices_are_a_strided_window_inside_the_video():
     rng = np.random.default_rng(0)
     for _ in range(50):
-        idx = train_indices(100, 16, 4, rng)
+        idx = T.train_indices(100, 16, 4, rng)
         assert len(idx) == 16 and idx[0] >= 0 and idx[-1] <= 99
         assert (np.diff(idx) == 4).all()
-    short = train_indices(10, 8, 2, rng)  # a window longer than the video repeats the last frame
+    short = T.train_indices(10, 8, 2, rng)  # a window longer than the video repeats the last frame
     assert short.tolist() == [0, 2, 4, 6, 8, 9, 9, 9]
 
 
 def test_test_indices_cover_the_video_uniformly():
-    clips = test_indices(100, 16, 4, 5)  # window 61 frames, starts spread over 0..39
+    clips = T.test_indices(100, 16, 4, 5)  # window 61 frames, starts spread over 0..39
     assert [c[0] for c in clips] == [0, 10, 20, 29, 39]
     assert clips[-1][-1] == 99
-    assert test_indices(100, 16, 4, 1)[0][0] == 19  # one clip: the centre
+    assert T.test_indices(100, 16, 4, 1)[0][0] == 19  # one clip: the centre
 
 
 def test_multiscale_crop_uses_the_scale_grid_and_fixed_offsets():
@@ -40,7 +34,7 @@ def test_multiscale_crop_uses_the_scale_grid_and_fixed_offsets():
     sides = {int(240 * s) for s in (1, 0.875, 0.75, 0.66)}
     seen = set()
     for _ in range(300):
-        y, x, h, w = multiscale_crop_box(240, 320, 224, (1, 0.875, 0.75, 0.66), rng)
+        y, x, h, w = T.multiscale_crop_box(240, 320, 224, (1, 0.875, 0.75, 0.66), rng)
         assert {h, w} <= sides | {224} and 0 <= y <= 240 - h and 0 <= x <= 320 - w
         seen.add((y, x, h, w))
         hs, ws = (240 - h) // 4, (320 - w) // 4
@@ -51,7 +45,7 @@ def test_multiscale_crop_uses_the_scale_grid_and_fixed_offsets():
 def test_random_resized_crop_box_respects_scale_and_bounds():
     rng = np.random.default_rng(0)
     for _ in range(200):
-        y, x, h, w = random_resized_crop_box(120, 160, (0.3, 1.0), (0.75, 1.333), rng)
+        y, x, h, w = T.random_resized_crop_box(120, 160, (0.3, 1.0), (0.75, 1.333), rng)
         assert 0 <= y and y + h <= 120 and 0 <= x and x + w <= 160
         assert h * w >= 0.3 * 120 * 160 * 0.95
 
@@ -59,12 +53,12 @@ def test_random_resized_crop_box_respects_scale_and_bounds():
 def test_three_spatial_crops_span_the_long_side():
     frames = np.zeros((2, 120, 160, 3), dtype=np.uint8)
     frames[:, :, :40] = 255  # a bright left edge
-    clip = short_side_resize(frames, 60)
+    clip = T.short_side_resize(frames, 60)
     assert tuple(clip.shape) == (2, 3, 60, 80)
-    left, centre, right = spatial_crops(clip, 60, 3)
+    left, centre, right = T.spatial_crops(clip, 60, 3)
     assert left.shape[-2:] == (60, 60)
     assert left[..., :10].mean() > 250 and right.mean() < 1
-    assert len(spatial_crops(clip, 60, 1)) == 1
+    assert len(T.spatial_crops(clip, 60, 1)) == 1
 
 
 def test_bundled_images_and_videos_are_offline_and_decodable():
@@ -121,10 +115,18 @@ def test_embedded_task_is_balanced_deterministic_and_motion_defined():
     assert np.array_equal(v, task.train.render(5))
     assert not np.array_equal(task.train.render(5), task.test.render(5))
     assert not set(task.info["train_images"]) & set(task.info["test_images"])
-    # class 0 pans right: the content moves left, so frame t+1 shifted right matches frame t
-    right = task.train.render(0).astype(float)
-    errs = {dx: np.abs(right[1:, :, :72 - 8] - right[:-1, :, dx:72 - 8 + dx]).mean() for dx in range(0, 8)}
-    assert min(errs, key=errs.get) in (2, 3, 4)
+    # the moving patch is where a frame differs from the (static) background: its centroid follows the class
+    for i in range(8):
+        video = task.train.render(i).astype(float)
+        background = np.median(video, axis=0)
+        centroids = []
+        for frame in video:
+            ys, xs = np.nonzero(np.abs(frame - background).sum(-1) > 30)
+            centroids.append((ys.mean(), xs.mean()))
+        dy, dx = np.array(centroids[-1]) - np.array(centroids[0])
+        angle = np.degrees(np.arctan2(dy, dx)) % 360
+        assert min(abs(angle - 45 * i), 360 - abs(angle - 45 * i)) < 15, (i, angle)
+        assert 15 < np.hypot(dy, dx) < 45  # 2.0-2.6 px/frame over 15 frames
 
 
 def test_embedded_params_are_validated():
@@ -132,3 +134,51 @@ def test_embedded_params_are_validated():
         task_params("embedded", {"frames": 1})
     with pytest.raises(BenchError, match="unknown key task.colour"):
         task_params("embedded", {"colour": 1})
+
+
+class StillSplit:
+    """A split of 2 videos whose frames are all the same image (to see what augmentation does per frame)."""
+
+    def __init__(self):
+        self.image = bundled_image("astronaut")[::4, ::4]
+
+    def __len__(self):
+        return 2
+
+    def label(self, i):
+        return i
+
+    def name(self, i):
+        return f"still/{i}"
+
+    def frame_count(self, i):
+        return 16
+
+    def frames(self, i, indices):
+        return np.repeat(self.image[None], len(indices), axis=0)
+
+
+def test_randaugment_is_one_draw_per_clip_and_deterministic():
+    from benchmark.config import load_protocol
+    from benchmark.data.datasets import FinetuneClips
+    p = load_protocol("smoke", ["finetune.randaug=rand-m9-n4-mstd0.5-inc1", "finetune.repeated_aug=2"])
+    data = FinetuneClips(StillSplit(), p, seed=0, flip_ok=True)
+    item = data[(5, 0)]
+    clips = item["video"]
+    assert clips.shape == (2, 3, 8, 64, 64) and item["label"].tolist() == [0, 0]
+    for clip in clips:  # every frame got the same ops with the same magnitudes
+        assert all(torch.equal(clip[:, 0], clip[:, t]) for t in range(1, 8))
+    assert not torch.equal(clips[0], clips[1])  # two augmented views of one video differ
+    assert torch.equal(data[(5, 0)]["video"], clips)  # deterministic per sample key
+    assert not torch.equal(data[(6, 0)]["video"], clips)
+
+
+def test_random_erasing_follows_videomae_one_box_per_frame():
+    from benchmark.config import load_protocol
+    from benchmark.data.datasets import FinetuneClips
+    p = load_protocol("smoke", ["finetune.reprob=1.0", "finetune.randaug=null"])
+    clip = FinetuneClips(StillSplit(), p, seed=0, flip_ok=False)[(1, 0)]["video"][0]
+    plain = FinetuneClips(StillSplit(), load_protocol("smoke"), seed=0, flip_ok=False)[(1, 0)]["video"][0]
+    erased = (clip != plain).any(0)  # (T, H, W)
+    assert all(erased[t].any() for t in range(8))
+    assert not all(torch.equal(erased[0], erased[t]) for t in range(1, 8))

@@ -22,9 +22,10 @@ def bench_run(source: str, results: Path, work: Path, *extra: str, seed: int = 0
     args = ["run", "--source", source, "--results", str(results), "--work", str(work), "--seed", str(seed)]
     for item in MICRO + list(extra):
         args += ["--set", item]
+    before = {r["_path"] for r in read_records(results)[0]}
     assert main(args) == 0
-    records, _ = read_records(results, source=source, seed=seed)
-    return max(records, key=lambda r: r["_path"].split("-s")[-1])
+    (new,) = [r for r in read_records(results, source=source, seed=seed)[0] if r["_path"] not in before]
+    return new
 
 
 def final_weights(work: Path, stage: str) -> dict:
@@ -121,3 +122,13 @@ def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
     for k in w1:
         torch.testing.assert_close(w1[k], w2[k], atol=2e-4, rtol=1e-3)
     assert rec["config_hash"] == single["config_hash"]
+
+
+def test_videomae_finetuning_augmentation_runs(tmp_path):
+    """Mixup/CutMix, RandAugment, random erasing, repeated augmentation, drop path and head dropout together."""
+    rec = bench_run("scratch", tmp_path / "r", tmp_path / "w", "finetune.mixup=0.8", "finetune.cutmix=1.0",
+                    "finetune.randaug=rand-m7-n4-mstd0.5-inc1", "finetune.reprob=0.25", "finetune.repeated_aug=2",
+                    "finetune.drop_path=0.1", "finetune.fc_dropout=0.5", "finetune.label_smoothing=0.1")
+    assert rec["finetune"]["steps"] == 8
+    assert rec["finetune"]["clips_per_s"] > 0
+    assert rec["config"]["finetune"]["repeated_aug"] == 2

@@ -125,7 +125,7 @@ def test_finetune_init_takes_the_encoder_without_its_norm():
     assert not any(k.startswith(("decoder", "mask_token", "encoder_to_decoder")) for k in enc)
     cls = VideoMAEClassifier("tiny", 4, 8, 64)
     load_strict(cls, enc, "encoder", allow_missing=("fc_norm.", "head."))
-    assert torch.equal(cls.blocks[5].mlp.fc1.weight, pre.encoder.blocks[5].mlp.fc1.weight)
+    assert torch.equal(cls.blocks[3].mlp.fc1.weight, pre.encoder.blocks[3].mlp.fc1.weight)
 
 
 def test_tube_mask_repeats_one_spatial_mask_with_fixed_count():
@@ -145,7 +145,10 @@ def test_encoder_sees_visible_tokens_only():
     model = VideoMAEPretrain("tiny", 8, 64).eval()
     mask = masks(2, model.grid, 0.75)  # 16 of 64 tokens visible
     seen = {}
-    model.encoder.blocks[0].register_forward_hook(lambda m, i, o: seen.setdefault("shape", i[0].shape))
+
+    def record(module, inputs, output):
+        seen["shape"] = inputs[0].shape
+    model.encoder.blocks[0].register_forward_hook(record)
     with torch.no_grad():
         out = model(torch.randn(2, 3, 8, 64, 64), mask)
     assert seen["shape"] == (2, 16, 192)
@@ -178,7 +181,7 @@ def test_classifier_head_init_scale_and_layer_decay_groups():
     from benchmark.train.optim import adamw
     torch.manual_seed(0)
     model = VideoMAEClassifier("tiny", 10, 8, 64)
-    assert model.head.weight.abs().max() < 0.02 * 2 * 0.001 + 1e-9  # trunc_normal(0.02) x 0.001
+    assert model.head.weight.std().item() == pytest.approx(0.02 * 0.001, rel=0.1)  # trunc_normal(.02) x .001
     opt = adamw(model, load_protocol("smoke").finetune, 256, layer_decay=0.75)
     scale = {}
     for group in opt.param_groups:

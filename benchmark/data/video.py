@@ -39,6 +39,7 @@ def decode(path: str | Path, indices: np.ndarray | None = None, short_side: int 
     wanted = None if indices is None else np.asarray(indices, dtype=np.int64)
     last = None if wanted is None else int(wanted.max(initial=-1))
     keep: dict[int, np.ndarray] = {}
+    decoded = 0
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -46,6 +47,7 @@ def decode(path: str | Path, indices: np.ndarray | None = None, short_side: int 
             w, h = scaled_size(stream.codec_context.width, stream.codec_context.height, short_side)
             needed = None if wanted is None else set(wanted.tolist())
             for i, frame in enumerate(container.decode(stream)):
+                decoded = i + 1
                 if needed is None or i in needed:
                     keep[i] = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
                 if last is not None and i >= last:
@@ -53,14 +55,14 @@ def decode(path: str | Path, indices: np.ndarray | None = None, short_side: int 
     except (av.FFmpegError, OSError, IndexError, ValueError) as e:
         raise VideoError(f"video {path} cannot be decoded ({type(e).__name__}: {e}); check the file or "
                          f"re-encode it with ffmpeg") from None
-    if not keep:
+    if decoded == 0:
         raise VideoError(f"video {path} has no decodable frames; check the file or re-encode it with ffmpeg")
     if wanted is None:
         return np.stack([keep[i] for i in sorted(keep)])
     missing = [i for i in wanted.tolist() if i not in keep]
     if missing:
-        raise VideoError(f"video {path} ended after {len(keep) and max(keep) + 1} frames but frame {missing[0]} "
-                         f"was asked for (truncated file?)")
+        raise VideoError(f"video {path} ended after {decoded} frames but frame {missing[0]} was asked for "
+                         f"(truncated file?)")
     return np.stack([keep[i] for i in wanted.tolist()])
 
 
