@@ -48,6 +48,17 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_generate(args) -> int:
+    from benchmark.generate import generate
+
+    out = Path(args.out or f"previews/{args.source}")
+    paths = generate(args.source, args.set or [], args.seed, args.n, args.frames, args.stride, out, args.fps)
+    print(f"wrote {len(paths) - 1} clips and a contact sheet to {out}/:")
+    for p in paths:
+        print(f"  {p}")
+    return 0
+
+
 def _wrap(text: str, width: int = 88) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
@@ -124,6 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="runs/results", help="result record folder (default: runs/results)")
     run.add_argument("--work", default="runs", help="checkpoint cache and logs (default: runs)")
     run.set_defaults(func=cmd_run)
+
+    gen = sub.add_parser("generate", help="write a source's clips as mp4 files plus a contact sheet",
+                         description="Write clips 0..n-1 of a source (as a run with the same seed sees them, "
+                                     "before the training crop) as mp4 files and one contact-sheet PNG.")
+    gen.add_argument("--source", required=True, help="pretraining source (see `bench sources`)")
+    gen.add_argument("-n", type=int, default=8, help="number of clips (default: 8)")
+    gen.add_argument("--out", default=None, help="output folder (default: previews/<source>)")
+    gen.add_argument("--frames", type=int, default=16, help="frames per clip (default: 16)")
+    gen.add_argument("--stride", type=int, default=4, help="temporal stride in source frames (default: 4)")
+    gen.add_argument("--fps", type=int, default=25, help="frame rate of the mp4 files (default: 25)")
+    gen.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    gen.add_argument("--set", action="append", metavar="source.KEY=VALUE", help="a source parameter; repeatable")
+    gen.set_defaults(func=cmd_generate)
 
     for name, func, text in [("sources", cmd_sources, "list the registered pretraining sources"),
                              ("protocols", cmd_protocols, "list the protocols"),

@@ -1,0 +1,58 @@
+"""`bench generate` and the image pools."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark.cli import main
+from benchmark.data.images import FolderPool, draw_image, make_pool
+from benchmark.data.video import decode
+from benchmark.errors import BenchError
+
+
+def test_generate_writes_decodable_mp4s_and_a_contact_sheet(tmp_path, capsys):
+    assert main(["generate", "--source", "natural", "-n", "2", "--frames", "6", "--stride", "2",
+                 "--out", str(tmp_path)]) == 0
+    clips = sorted(tmp_path.glob("natural-s0-*.mp4"))
+    assert len(clips) == 2
+    video = decode(clips[0])
+    assert video.shape[0] == 6 and video.dtype == np.uint8
+    sheet = np.asarray(Image.open(tmp_path / "natural-s0-contact-sheet.png"))
+    assert sheet.shape[0] == 2 * 128 + 2  # one row per clip
+    from benchmark.sources import make_source, source_params
+    same = make_source("natural", source_params("natural", {}), seed=0, clip_size=0).clip(0, 6, 2)
+    assert np.abs(video.astype(int) - same.astype(int)).mean() < 6  # the mp4 holds clip 0 (lossy codec)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--source", "scratch"], "has no clips"),
+    (["--source", "natural", "--set", "pretrain.epochs=1"], "source parameters only"),
+    (["--source", "natural", "-n", "0"], "must be >= 1"),
+])
+def test_generate_errors(tmp_path, capsys, args, message):
+    assert main(["generate", "--out", str(tmp_path / "o")] + args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_folder_pool_reads_recursively_and_skips_unreadable(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    Image.fromarray(np.full((10, 12, 3), 200, np.uint8)).save(tmp_path / "a" / "one.png")
+    Image.fromarray(np.full((8, 8), 50, np.uint8)).save(tmp_path / "a" / "b" / "two.JPEG")
+    (tmp_path / "a" / "broken.jpg").write_bytes(b"not an image")
+    pool = make_pool(str(tmp_path))
+    assert isinstance(pool, FolderPool) and len(pool) == 3
+    skipped: set[str] = set()
+    rng = np.random.default_rng(0)
+    images = [draw_image(pool, rng, skipped) for _ in range(20)]
+    assert all(im.ndim == 3 and im.shape[2] == 3 and im.dtype == np.uint8 for im in images)
+    assert any("broken.jpg" in s for s in skipped)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BenchError, match="holds no images"):
+        make_pool(str(tmp_path / "empty"))
+    with pytest.raises(BenchError, match="neither one of bundled"):
+        make_pool(str(tmp_path / "missing"))
+
+
+def test_bundled_pool():
+    pool = make_pool("bundled")
+    assert len(pool) >= 20 and pool.image(0).dtype == np.uint8
