@@ -34,7 +34,7 @@ def cmd_run(args) -> int:
     from benchmark.report.tables import run_table
     from benchmark.run import execute, resolve
 
-    spec = resolve(args.protocol, args.source, args.task, args.seed, args.set or [])
+    spec = resolve(args.protocol, args.source, args.task, args.seed, _task_overrides(args) + (args.set or []))
     record, path = execute(spec, Path(args.results), Path(args.work))
     if record is None:  # not the main process of a torchrun group
         return 0
@@ -45,6 +45,42 @@ def cmd_run(args) -> int:
           f"top-1 {m['top1']:.2f}%  top-5 {m['top5']:.2f}%  ({m['test_videos']} test videos x "
           f"{m['views_per_video']} views)\n")
     print(run_table(others, mark_run_id=record["run_id"]))
+    return 0
+
+
+def _task_overrides(args) -> list[str]:
+    """--data-root / --split are shorthands for --set task.data_root=... / --set task.split=..."""
+    out = []
+    if getattr(args, "data_root", None):
+        out.append(f"task.data_root={json.dumps(str(args.data_root))}")
+    if getattr(args, "split", None) is not None:
+        out.append(f"task.split={args.split}")
+    return out
+
+
+def cmd_datasets_check(args) -> int:
+    from tabulate import tabulate
+
+    from benchmark.data.check import check_task
+    problems, total = check_task(args.task, _task_overrides(args) + (args.set or []), args.workers)
+    if problems:
+        print(tabulate([[p["split"], p["video"], p["problem"]] for p in problems],
+                       headers=["split", "video", "problem"], tablefmt="github"))
+    print(f"{total - len(problems)} of {total} videos readable; {len(problems)} unreadable or truncated"
+          + (" (runs skip them and count them in their records)" if problems else ""))
+    return 1 if problems else 0
+
+
+def cmd_perturbations(args) -> int:
+    from tabulate import tabulate
+
+    from benchmark.evaluate.perturbations import PERTURBATIONS
+    rows = [[e.name, e.extra["kind"], e.extra["label"], e.description] for e in PERTURBATIONS]
+    if args.format == "json":
+        _print_json([dict(zip(["name", "kind", "figure_label", "description"], r, strict=True)) for r in rows])
+        return 0
+    print(tabulate([[r[0], r[1], r[2], _wrap(r[3], 70)] for r in rows],
+                   headers=["perturbation", "kind", "Yu et al. Fig. 3", "severities 1-5"], tablefmt="simple_grid"))
     return 0
 
 
@@ -88,12 +124,12 @@ def cmd_tasks(args) -> int:
 
     from benchmark.tasks import TASKS
     if args.format == "json":
-        _print_json([{"name": e.name, "description": e.description, "params": _defaults(e.params)}
-                     for e in TASKS])
+        _print_json([{"name": e.name, "description": e.description, "needs": e.extra.get("needs", ""),
+                      "params": _defaults(e.params)} for e in TASKS])
         return 0
-    rows = [[e.name, _wrap(e.description), _wrap(", ".join(f"{k}={v}" for k, v in _defaults(e.params).items()),
-                                                 40)] for e in TASKS]
-    print(tabulate(rows, headers=["task", "description", "parameters (--set task.<key>=...)"],
+    rows = [[e.name, _wrap(e.description, 60), _wrap(e.extra.get("needs", ""), 30),
+             _wrap(", ".join(f"{k}={v}" for k, v in _defaults(e.params).items()), 36)] for e in TASKS]
+    print(tabulate(rows, headers=["task", "description", "needs", "parameters (--set task.<key>=...)"],
                    tablefmt="simple_grid"))
     return 0
 
@@ -129,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"protocol name or YAML file (default: {DEFAULT_PROTOCOL}; see `bench protocols`)")
     run.add_argument("--task", default=None, help="downstream task (default: the protocol's; see `bench tasks`)")
     run.add_argument("--seed", type=int, default=0, help="run seed (default: 0)")
+    run.add_argument("--data-root", default=None, help="the task's files (same as --set task.data_root=DIR)")
+    run.add_argument("--split", type=int, default=None, help="the task's official split (--set task.split=N)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a protocol key (pretrain.epochs=5), a source parameter (source.KEY=...) or a "
                           "task parameter (task.KEY=...); repeatable")
@@ -149,9 +187,23 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--set", action="append", metavar="source.KEY=VALUE", help="a source parameter; repeatable")
     gen.set_defaults(func=cmd_generate)
 
+    datasets = sub.add_parser("datasets", help="check downstream datasets",
+                              description="Dataset tools.").add_subparsers(dest="datasets_command", required=True,
+                                                                           parser_class=Parser, metavar="COMMAND")
+    check = datasets.add_parser("check", help="list unreadable or truncated videos of a task",
+                                description="Decode every video of a task's train and test splits and list the "
+                                            "unreadable or truncated ones; exit 1 if any.")
+    check.add_argument("--task", required=True, help="downstream task (see `bench tasks`)")
+    check.add_argument("--data-root", default=None, help="the task's files")
+    check.add_argument("--split", type=int, default=None, help="the task's official split")
+    check.add_argument("--set", action="append", metavar="task.KEY=VALUE", help="a task parameter; repeatable")
+    check.add_argument("--workers", type=int, default=2, help="decoding processes (default: 2)")
+    check.set_defaults(func=cmd_datasets_check)
+
     for name, func, text in [("sources", cmd_sources, "list the registered pretraining sources"),
                              ("protocols", cmd_protocols, "list the protocols"),
-                             ("tasks", cmd_tasks, "list the downstream tasks")]:
+                             ("tasks", cmd_tasks, "list the downstream tasks"),
+                             ("perturbations", cmd_perturbations, "list the test-time perturbations (UCF101-P)")]:
         p = sub.add_parser(name, help=text, description=text)
         _format_arg(p)
         p.set_defaults(func=func)

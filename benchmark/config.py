@@ -100,13 +100,48 @@ class FinetuneConfig:
     crop_scale: tuple[float, float] = (0.08, 1.0)
     crop_ratio: tuple[float, float] = (0.75, 1.3333333)
     flip: bool = _f(True, doc="horizontal flip, applied only if the task says it keeps labels")
+    mode: Literal["full", "linear"] = _f("full", doc="full: end-to-end finetuning; linear: linear probe on the "
+                                                    "frozen encoder (BatchNorm without affine, then the head)")
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    momentum: float = _f(0.9, min=0, max=1, doc="SGD momentum")
 
 
 @dataclass
 class EvaluateConfig:
     test_clips: int = _f(5, gt=0)
     test_crops: Literal[1, 3] = 3
-    batch_size: int = _f(8, gt=0, doc="videos per forward pass and process")
+    batch_size: int = _f(8, gt=0, doc="video-conditions (each K x crops views) per forward pass and process")
+    perturbations: list[str] = _f([], doc="UCF101-P perturbations evaluated besides the clean test set")
+    severities: list[int] = _f([1, 2, 3, 4, 5], doc="severities (1-5) of every listed perturbation")
+    perturbation_seed: int = _f(0, doc="seeds the random parts of perturbations: the same perturbed test set "
+                                       "for every run")
+
+    def validate(self, where: str) -> None:
+        from benchmark.evaluate.perturbations import PERTURBATIONS
+        for name in self.perturbations:
+            if name not in PERTURBATIONS:
+                raise BenchError(f"key {where}.perturbations: unknown perturbation {name!r}; choose from "
+                                 f"{', '.join(PERTURBATIONS.names())}")
+        bad = [s for s in self.severities if s not in (1, 2, 3, 4, 5)]
+        if bad:
+            raise BenchError(f"key {where}.severities must hold values in 1..5, got {bad[0]}")
+
+
+@dataclass
+class LowDataConfig:
+    """Low-data finetuning: class-balanced, nested subsets of the training set (each smaller one inside the
+    larger ones for the same subset seed), each finetuned from the same pretrained weights and evaluated."""
+
+    per_class: list[int] = _f([], doc="training videos per class, e.g. [1, 5, 10]")
+    fractions: list[float] = _f([], doc="fractions of every class's training videos, e.g. [0.01, 0.1]")
+    subset_seeds: list[int] = _f([0, 1, 2], doc="one subset draw (and one finetuning) per seed and point")
+    steps: int | None = _f(None, gt=0, doc="optimizer steps per point; None: finetune.epochs over the subset")
+
+    def validate(self, where: str) -> None:
+        if any(k < 1 for k in self.per_class) or any(not 0 < f <= 1 for f in self.fractions):
+            raise BenchError(f"key {where}.per_class must be >= 1 and {where}.fractions in (0, 1]")
+        if (self.per_class or self.fractions) and not self.subset_seeds:
+            raise BenchError(f"key {where}.subset_seeds must name at least one seed")
 
 
 @dataclass
@@ -132,6 +167,7 @@ class Protocol:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    lowdata: LowDataConfig = field(default_factory=LowDataConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)

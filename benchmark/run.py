@@ -8,6 +8,7 @@ checkpoint.pt when started again.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -119,8 +120,12 @@ def resolve(protocol: str, source: str, task: str | None = None, seed: int = 0,
             source_params(SOURCES.canonical(name), params)
     for name in proto.tasks:
         TASKS.canonical(name)
-    return RunSpec(proto, source, source_params(source, src_raw), task_name,
-                   task_params(task_name, proto.tasks.get(task_name, {})), seed)
+    sp = source_params(source, src_raw)
+    tp = task_params(task_name, proto.tasks.get(task_name, {}))
+    if getattr(sp, "task", None) == task_name and getattr(sp, "data_root", "") is None:
+        # natural video from the task's own training split: same data root and split unless given
+        sp = dataclasses.replace(sp, data_root=getattr(tp, "data_root", None), split=getattr(tp, "split", sp.split))
+    return RunSpec(proto, source, sp, task_name, tp, seed)
 
 
 @contextmanager
@@ -155,11 +160,54 @@ def cached_stage(workdir: Path, key: dict, dist: distributed.Dist, train) -> dic
     return {**summary, "cached": False}
 
 
+def load_classifier(p: Protocol, task, workdir: Path, dist: distributed.Dist) -> torch.nn.Module:
+    from benchmark.models.checkpoints import load_strict
+    from benchmark.train.finetune import build_classifier
+    model = build_classifier(p, task.num_classes)
+    state = torch.load(workdir / "final.pt", map_location="cpu", weights_only=False)["model"]
+    load_strict(model, state, f"finetuned checkpoint {workdir / 'final.pt'}")
+    return model.to(dist.device)
+
+
+def run_lowdata(spec: RunSpec, task, init_state: dict | None, fhash: str, work: Path,
+                dist: distributed.Dist) -> list[dict]:
+    """One finetuning and clean evaluation per (subset seed, point); each is a cached stage of its own."""
+    from dataclasses import replace
+
+    from benchmark.evaluate.lowdata import class_orders, points, subset
+    from benchmark.evaluate.multiview import evaluate
+    from benchmark.tasks.base import SubsetSplit
+    from benchmark.train.finetune import finetune
+
+    p = spec.protocol
+    clean_only = replace(p, evaluate=replace(p.evaluate, perturbations=[]))
+    labels = [task.train.label(i) for i in range(len(task.train))]
+    curve = []
+    for subset_seed in p.lowdata.subset_seeds:
+        orders = class_orders(labels, task.num_classes, subset_seed)
+        for point in points(p.lowdata):
+            indices = subset(orders, **point)
+            key = {"base": fhash, "subset_seed": subset_seed, **point, "steps": p.lowdata.steps}
+            wd = work / "finetune" / stable_hash(key)
+            train = SubsetSplit(task.train, indices)
+            summary = cached_stage(wd, key, dist, lambda wd=wd, train=train: finetune(
+                clean_only, task, init_state, spec.seed, dist, wd, train=train, steps=p.lowdata.steps))
+            metrics = evaluate(load_classifier(p, task, wd, dist), task.test, clean_only, dist)
+            curve.append({**point, "subset_seed": subset_seed, "train_videos": len(indices),
+                          "videos_per_class": round(len(indices) / task.num_classes, 3),
+                          "top1": metrics["top1"], "top5": metrics["top5"], "finetune_steps": summary["total_steps"],
+                          "cached": summary["cached"]})
+    return curve
+
+
+def lowdata_points(cfg) -> bool:
+    return bool(cfg.per_class or cfg.fractions)
+
+
 def execute(spec: RunSpec, results: Path, work: Path) -> tuple[dict | None, Path | None]:
     """Run every stage; returns (record, path) on the main process and (None, None) on the others."""
     from benchmark.evaluate.multiview import evaluate
-    from benchmark.models.checkpoints import load_strict
-    from benchmark.train.finetune import build_classifier, finetune
+    from benchmark.train.finetune import finetune
     from benchmark.train.pretrain import pretrain
 
     t0 = time.perf_counter()
@@ -188,12 +236,10 @@ def execute(spec: RunSpec, results: Path, work: Path) -> tuple[dict | None, Path
         ft_summary = cached_stage(wd, {"init": phash, "task": spec.task, "params": spec.task_params,
                                        "protocol": p, "seed": spec.seed}, dist,
                                   lambda: finetune(p, task, init_state, spec.seed, dist, wd))
-        model = build_classifier(p, task.num_classes)
-        load_strict(model, torch.load(wd / "final.pt", map_location="cpu", weights_only=False)["model"],
-                    f"finetuned checkpoint {wd / 'final.pt'}")
         t_eval = time.perf_counter()
-        metrics = evaluate(model.to(dist.device), task.test, p, dist)
+        metrics = evaluate(load_classifier(p, task, wd, dist), task.test, p, dist)
         eval_seconds = time.perf_counter() - t_eval
+        lowdata = run_lowdata(spec, task, init_state, fhash, work, dist) if lowdata_points(p.lowdata) else None
     except BaseException:
         distributed.shutdown()
         raise
@@ -207,7 +253,8 @@ def execute(spec: RunSpec, results: Path, work: Path) -> tuple[dict | None, Path
         "created": started.isoformat(timespec="seconds"),
         "protocol": p.name, "source": spec.source, "task": spec.task, "seed": spec.seed,
         "config_hash": chash, "pretrain_hash": phash, "finetune_hash": fhash,
-        "metrics": {k: v for k, v in metrics.items() if k != "skipped_test_videos"},
+        "metrics": {k: v for k, v in metrics.items() if k != "skipped_test_videos"} | (
+            {"lowdata": lowdata} if lowdata is not None else {}),
         "source_info": {"name": spec.source, "kind": entry.extra["kind"], "description": entry.description,
                         "params": to_dict(spec.source_params), **source_info},
         "task_info": task.describe(),

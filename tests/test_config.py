@@ -86,3 +86,11 @@ def test_stable_hash_is_canonical():
 def test_build_rejects_wrong_nested_types():
     with pytest.raises(BenchError, match="key model must be a mapping"):
         build(Protocol, {"model": 3}, "")
+
+
+def test_every_protocol_resolves_into_a_run():
+    from benchmark.run import resolve
+    for name in config.protocol_names():
+        spec = resolve(name, "natural", None, 0, ["task.data_root=/nonexistent"]
+                       if load_protocol(name).task != "embedded" else [])
+        assert len(spec.config_hash()) == 16 and spec.pretrain_hash() is not None

@@ -22,11 +22,14 @@ def test_train_indices_are_a_strided_window_inside_the_video():
     assert short.tolist() == [0, 2, 4, 6, 8, 9, 9, 9]
 
 
-def test_test_indices_cover_the_video_uniformly():
-    clips = T.test_indices(100, 16, 4, 5)  # window 61 frames, starts spread over 0..39
-    assert [c[0] for c in clips] == [0, 10, 20, 29, 39]
-    assert clips[-1][-1] == 99
-    assert T.test_indices(100, 16, 4, 1)[0][0] == 19  # one clip: the centre
+def test_test_windows_follow_videomae_sampling_on_the_strided_sequence():
+    sequence = np.arange(0, 100, 4)  # 25 frames at stride 4
+    clips = T.test_windows(sequence, 16, 5)  # starts int(k * 9 / 4): 0, 2, 4, 6, 9
+    assert [int(c[0]) for c in clips] == [0, 8, 16, 24, 36]
+    assert all((np.diff(c) == 4).all() for c in clips) and clips[-1][-1] == 96
+    assert int(T.test_windows(sequence, 16, 1)[0][0]) == 16  # one clip: the centre (start 4)
+    short = T.test_windows(np.arange(0, 10, 2), 8, 2)  # 5 frames: the last one repeats
+    assert short[0].tolist() == [0, 2, 4, 6, 8, 8, 8, 8] and short[1].tolist() == short[0].tolist()
 
 
 def test_multiscale_crop_uses_the_scale_grid_and_fixed_offsets():

@@ -178,11 +178,11 @@ def test_sincos_table_matches_the_original_formula():
 
 def test_classifier_head_init_scale_and_layer_decay_groups():
     from benchmark.config import load_protocol
-    from benchmark.train.optim import adamw
+    from benchmark.train.optim import make_optimizer
     torch.manual_seed(0)
     model = VideoMAEClassifier("tiny", 10, 8, 64)
     assert model.head.weight.std().item() == pytest.approx(0.02 * 0.001, rel=0.1)  # trunc_normal(.02) x .001
-    opt = adamw(model, load_protocol("smoke").finetune, 256, layer_decay=0.75)
+    opt = make_optimizer(model, load_protocol("smoke").finetune, 256, layer_decay=0.75)
     scale = {}
     for group in opt.param_groups:
         for p in group["params"]:

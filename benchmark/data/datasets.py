@@ -23,7 +23,7 @@ from benchmark.data.transforms import (
     seeded_global_rng,
     short_side_resize,
     spatial_crops,
-    test_indices,
+    test_windows,
     train_indices,
 )
 from benchmark.data.video import VideoError
@@ -98,29 +98,68 @@ class FinetuneClips(Dataset):
                 "skipped": []}
 
 
+Condition = tuple[str, int]  # ("clean", 0) or (perturbation name, severity)
+CLEAN: Condition = ("clean", 0)
+
+
 class TestViews(Dataset):
-    """video index -> all K clips x crops views (V, 3, T, S, S) of one test video (deterministic)."""
+    """(video index, conditions) -> every view (K clips x crops) of one test video under each condition.
 
-    def __init__(self, split: VideoSplit, protocol: Protocol, stride: int):
+    A condition is the clean video or one perturbation at one severity. Temporal perturbations reorder the video
+    sampled at the finetuning stride before the clips are cut; spatial ones act on each uint8 view after its
+    resize and crop; both draw from a generator seeded by (perturbation seed, video, condition, view). The decoded
+    frames of the last video are cached, so the conditions of one video cost one decode.
+    """
+
+    def __init__(self, split: VideoSplit, protocol: Protocol, stride: int, conditions: list[Condition]):
+        from benchmark.evaluate.perturbations import get
         self.split, self.p, self.stride = split, protocol, stride
+        self.conditions = conditions
+        self.perturbations = {c: get(c[0]) for c in conditions if c != CLEAN}
+        self._cache: tuple[int, np.ndarray, dict[int, int]] | None = None
 
-    def __len__(self) -> int:
-        return len(self.split)
+    def _windows(self, i: int, c: int, n: int) -> list[np.ndarray]:
+        cond = self.conditions[c]
+        sequence = np.arange(0, n, self.stride)
+        pert = self.perturbations.get(cond)
+        if pert is not None and pert.kind == "temporal":
+            rng = np.random.default_rng([self.p.evaluate.perturbation_seed, i, c])
+            sequence = sequence[pert.apply(len(sequence), cond[1], rng)]
+        return test_windows(sequence, self.p.clip.frames, self.p.evaluate.test_clips)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        c, ev = self.p.clip, self.p.evaluate
+    def _decoded(self, i: int) -> tuple[np.ndarray, dict[int, int]]:
+        if self._cache is None or self._cache[0] != i:
+            n = self.split.frame_count(i)
+            wanted = np.unique(np.concatenate([w for c in range(len(self.conditions)) for w in self._windows(i, c, n)]))
+            frames = self.split.frames(i, wanted)
+            self._cache = (i, frames, {f: k for k, f in enumerate(wanted.tolist())})
+        return self._cache[1], self._cache[2]
+
+    def views(self, i: int, c: int) -> torch.Tensor:
+        """(K x crops, 3, T, S, S) normalised views of video i under condition c."""
+        cfg, ev = self.p.clip, self.p.evaluate
+        decoded, position = self._decoded(i)
+        cond = self.conditions[c]
+        pert = self.perturbations.get(cond)
+        out = []
+        for window in self._windows(i, c, self.split.frame_count(i)):
+            clip = short_side_resize(decoded[[position[f] for f in window.tolist()]], cfg.size)
+            for crop in spatial_crops(clip, cfg.size, ev.test_crops):
+                view = crop.round().clamp(0, 255).to(torch.uint8)  # frames are uint8 before any perturbation
+                if pert is not None and pert.kind == "spatial":
+                    rng = np.random.default_rng([ev.perturbation_seed, i, c, len(out)])
+                    u8 = pert.apply(view.permute(0, 2, 3, 1).numpy(), cond[1], rng)
+                    view = torch.from_numpy(np.ascontiguousarray(u8)).permute(0, 3, 1, 2)
+                out.append(normalize(view.float(), cfg.mean, cfg.std))
+        return torch.stack(out)
+
+    def __getitem__(self, item: tuple[int, tuple[int, ...]]) -> dict[str, Any]:
+        i, conds = item
         try:
-            windows = test_indices(self.split.frame_count(i), c.frames, self.stride, ev.test_clips)
-            wanted = np.unique(np.concatenate(windows))
-            decoded = self.split.frames(i, wanted)
+            video = torch.cat([self.views(i, c) for c in conds])
         except VideoError:
-            return {"index": i, "skipped": [self.split.name(i)]}
-        position = {f: k for k, f in enumerate(wanted.tolist())}
-        views = []
-        for window in windows:
-            clip = short_side_resize(decoded[[position[f] for f in window.tolist()]], c.size)
-            views += [normalize(v, c.mean, c.std) for v in spatial_crops(clip, c.size, ev.test_crops)]
-        return {"index": i, "video": torch.stack(views), "label": self.split.label(i), "skipped": []}
+            return {"skipped": [self.split.name(i)]}
+        return {"video": video, "meta": [(i, c) for c in conds], "label": self.split.label(i), "skipped": []}
 
 
 def collate(items: list[dict[str, Any]], cat: bool = False) -> dict[str, Any]:
@@ -130,7 +169,9 @@ def collate(items: list[dict[str, Any]], cat: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"skipped": [name for it in items for name in it["skipped"]], "size": len(good)}
     for k in (good[0].keys() - {"skipped"}) if good else ():
         vals = [it[k] for it in good]
-        if not isinstance(vals[0], torch.Tensor):
+        if isinstance(vals[0], list):
+            out[k] = [x for v in vals for x in v]
+        elif not isinstance(vals[0], torch.Tensor):
             out[k] = torch.as_tensor(vals)
         else:
             out[k] = torch.cat(vals) if cat else torch.stack(vals)

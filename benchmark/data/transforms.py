@@ -28,12 +28,13 @@ def train_indices(num_frames: int, frames: int, stride: int, rng: np.random.Gene
     return np.minimum(start + stride * np.arange(frames), num_frames - 1)
 
 
-def test_indices(num_frames: int, frames: int, stride: int, clips: int) -> list[np.ndarray]:
-    """`clips` windows with uniformly spaced starts covering the video (VideoMAE's test sampling)."""
-    window = (frames - 1) * stride + 1
-    room = max(num_frames - window, 0)
-    starts = [room // 2] if clips == 1 else [round(i * room / (clips - 1)) for i in range(clips)]
-    return [np.minimum(s + stride * np.arange(frames), num_frames - 1) for s in starts]
+def test_windows(sequence: np.ndarray, frames: int, clips: int) -> list[np.ndarray]:
+    """VideoMAE's test sampling: the video is read at the finetuning stride (`sequence` holds those frame
+    indices, possibly reordered by a temporal perturbation) and `clips` windows of `frames` consecutive entries
+    start at int(k * (len - frames) / (clips - 1)); a short sequence repeats its last entry."""
+    room = max(len(sequence) - frames, 0)
+    starts = [room // 2] if clips == 1 else [int(k * room / (clips - 1)) for k in range(clips)]
+    return [sequence[np.minimum(s + np.arange(frames), len(sequence) - 1)] for s in starts]
 
 
 # ---------------------------------------------------------------------------------------------------------------

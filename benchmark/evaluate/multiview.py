@@ -1,45 +1,67 @@
-"""Multi-view evaluation: K clips x crops per test video, softmax averaged per video (VideoMAE's `merge`)."""
+"""Multi-view evaluation: K clips x crops per test video, softmax averaged per video (VideoMAE's `merge`), on
+the clean test set and, when the protocol lists perturbations, on each perturbation x severity (UCF101-P style).
+
+All conditions of a video are evaluated in one pass over the test set, so each video is decoded once.
+"""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
-from benchmark.config import Protocol
-from benchmark.data.datasets import TestViews, collate
+from benchmark.config import EvaluateConfig, Protocol
+from benchmark.data.datasets import CLEAN, Condition, TestViews, collate
 from benchmark.tasks.base import VideoSplit
 from benchmark.train.distributed import Dist
 from benchmark.train.loop import autocast
 
+ROBUSTNESS = {
+    "relative": "1 - (clean top1 - perturbed top1) / clean top1; higher is more robust, 1 = no drop "
+                "(Schiappa et al.'s relative robustness)",
+    "absolute": "1 - (clean top1 - perturbed top1) / 100; higher is more robust, 1 = no drop "
+                "(Schiappa et al.'s absolute robustness)",
+}
+
+
+def conditions(ev: EvaluateConfig) -> list[Condition]:
+    return [CLEAN] + [(name, sev) for name in ev.perturbations for sev in ev.severities]
+
 
 @torch.inference_mode()
-def video_probabilities(model: torch.nn.Module, split: VideoSplit, p: Protocol, stride: int,
-                        dist: Dist) -> tuple[dict[int, np.ndarray], list[str]]:
-    """{video index: mean softmax over its views} for every readable test video (all ranks' shares, on every
-    rank), and the names of unreadable ones."""
+def condition_probabilities(model: torch.nn.Module, split: VideoSplit, p: Protocol, stride: int, dist: Dist,
+                            conds: list[Condition]) -> tuple[list[dict[int, np.ndarray]], list[str]]:
+    """Per condition, {video index: mean softmax over its views} for every readable test video (every rank's
+    share, on every rank), and the names of unreadable videos."""
     model.eval()
-    views = TestViews(split, p, stride)
-    mine = Subset(views, range(dist.rank, len(views), dist.world))
-    loader = DataLoader(mine, batch_size=p.evaluate.batch_size, num_workers=p.runtime.workers,
-                        collate_fn=collate)
-    probs: dict[int, np.ndarray] = {}
-    skipped: list[str] = []
+    views = TestViews(split, p, stride, conds)
+    per_forward = max(1, p.evaluate.batch_size)  # video-conditions per forward pass
+    chunk = min(len(conds), per_forward)
+    items = [(i, tuple(range(c, min(c + chunk, len(conds)))))
+             for i in range(dist.rank, len(split), dist.world) for c in range(0, len(conds), chunk)]
+    step = max(1, per_forward // chunk)
+    batches = [items[k:k + step] for k in range(0, len(items), step)]
+    loader = DataLoader(views, batch_sampler=batches, num_workers=p.runtime.workers,
+                        collate_fn=partial(collate, cat=True))
+    probs: list[dict[int, np.ndarray]] = [{} for _ in conds]
+    skipped: set[str] = set()
     for batch in loader:
-        skipped += batch["skipped"]
+        skipped.update(batch["skipped"])
         if batch["size"] == 0:
             continue
         video = batch["video"].to(dist.device, non_blocking=True)
-        B, V = video.shape[:2]
         with autocast(dist.device, p.runtime):
-            logits = model(video.flatten(0, 1))
-        mean = logits.float().softmax(-1).view(B, V, -1).mean(1).cpu().numpy()
-        for i, pr in zip(batch["index"].tolist(), mean, strict=True):
-            probs[i] = pr
-    merged: dict[int, np.ndarray] = {}
+            logits = model(video)
+        mean = logits.float().softmax(-1).view(len(batch["meta"]), -1, logits.shape[-1]).mean(1).cpu().numpy()
+        for (i, c), pr in zip(batch["meta"], mean, strict=True):
+            probs[c][i] = pr
+    merged: list[dict[int, np.ndarray]] = [{} for _ in conds]
     for part in dist.gather(probs):
-        merged.update(part)
-    return merged, sorted(n for part in dist.gather(skipped) for n in part)
+        for c, d in enumerate(part):
+            merged[c].update(d)
+    return merged, sorted(set().union(*dist.gather(skipped)))
 
 
 def accuracy(probs: dict[int, np.ndarray], split: VideoSplit) -> dict:
@@ -56,7 +78,24 @@ def accuracy(probs: dict[int, np.ndarray], split: VideoSplit) -> dict:
             "test_videos": len(idx)}
 
 
+def robustness(clean: float | None, perturbed: float | None) -> dict:
+    if clean is None or perturbed is None:
+        return {"relative_robustness": None, "absolute_robustness": None}
+    return {"relative_robustness": round(1 - (clean - perturbed) / clean, 6) if clean else None,
+            "absolute_robustness": round(1 - (clean - perturbed) / 100, 6)}
+
+
 def evaluate(model: torch.nn.Module, split: VideoSplit, p: Protocol, dist: Dist) -> dict:
-    probs, skipped = video_probabilities(model, split, p, p.finetune.stride, dist)
-    return {**accuracy(probs, split), "views_per_video": p.evaluate.test_clips * p.evaluate.test_crops,
-            "skipped_test_videos": skipped}
+    conds = conditions(p.evaluate)
+    probs, skipped = condition_probabilities(model, split, p, p.finetune.stride, dist, conds)
+    clean = accuracy(probs[0], split)
+    out = {**clean, "views_per_video": p.evaluate.test_clips * p.evaluate.test_crops, "skipped_test_videos": skipped}
+    if len(conds) > 1:
+        perturbed: dict[str, dict[str, dict]] = {}
+        for c, (name, sev) in enumerate(conds[1:], start=1):
+            acc = accuracy(probs[c], split)
+            perturbed.setdefault(name, {})[str(sev)] = {"top1": acc["top1"], "top5": acc["top5"],
+                                                        **robustness(clean["top1"], acc["top1"])}
+        out["perturbed"] = perturbed
+        out["robustness"] = ROBUSTNESS
+    return out

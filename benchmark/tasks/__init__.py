@@ -20,6 +20,6 @@ def task_params(name: str, raw: dict) -> Any:
     return build(entry.params, raw, "task")
 
 
-from benchmark.tasks import embedded  # noqa: E402,F401  (registers)
+from benchmark.tasks import embedded, files  # noqa: E402,F401  (registers, in listing order)
 
 __all__ = ["TASKS", "Task", "VideoSplit", "make_task", "task_params"]

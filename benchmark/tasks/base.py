@@ -18,6 +18,28 @@ class VideoSplit(Protocol):
     def frames(self, i: int, indices: np.ndarray) -> np.ndarray: ...
 
 
+class SubsetSplit:
+    """The videos `indices` of another split (low-data finetuning, pretraining on a task's train split)."""
+
+    def __init__(self, split: VideoSplit, indices: list[int]):
+        self.split, self.indices = split, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def label(self, i: int) -> int:
+        return self.split.label(self.indices[i])
+
+    def name(self, i: int) -> str:
+        return self.split.name(self.indices[i])
+
+    def frame_count(self, i: int) -> int:
+        return self.split.frame_count(self.indices[i])
+
+    def frames(self, i: int, indices: np.ndarray) -> np.ndarray:
+        return self.split.frames(self.indices[i], indices)
+
+
 @dataclass
 class Task:
     name: str

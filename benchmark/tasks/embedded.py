@@ -122,7 +122,8 @@ class EmbeddedSplit:
 @TASKS.register("embedded", "Embedded smoke-scale motion task: a natural-image patch moves over a dim, blurred "
                 "natural-image background in one of 8 directions (4 reversed pairs, so frame order matters); "
                 "generated on the fly from images bundled in scikit-image/scikit-learn, disjoint train/test "
-                "images. Offline, minutes on a CPU; not comparable to UCF101/HMDB51.", params=EmbeddedParams)
+                "images. Offline, minutes on a CPU; not comparable to UCF101/HMDB51.", params=EmbeddedParams,
+                needs="nothing (generated on the fly)")
 def make_embedded(params: EmbeddedParams) -> Task:
     return Task("embedded", list(CLASSES), EmbeddedSplit(params, "train"), EmbeddedSplit(params, "test"),
                 flip_keeps_label=False,

@@ -6,7 +6,7 @@ label smoothing, drop path, repeated augmentation, RandAugment and random erasin
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +23,17 @@ from benchmark.data.transforms import seeded_global_rng
 from benchmark.errors import BenchError
 from benchmark.models.checkpoints import encoder_state, load_strict
 from benchmark.models.videomae import VideoMAEClassifier
-from benchmark.tasks.base import Task
+from benchmark.tasks.base import Task, VideoSplit
 from benchmark.train.distributed import Dist
 from benchmark.train.loop import StepBatches, atomic_save, autocast, derive_seed, run_steps
-from benchmark.train.optim import adamw, cosine_schedule, steps_per_epoch
+from benchmark.train.optim import cosine_schedule, make_optimizer
 from benchmark.train.pretrain import maybe_compile
 
 
 def build_classifier(p: Protocol, num_classes: int) -> VideoMAEClassifier:
     m, c, ft = p.model, p.clip, p.finetune
     return VideoMAEClassifier(m.size, num_classes, c.frames, c.size, m.patch_size, m.tubelet_size,
-                              drop_path=ft.drop_path, fc_dropout=ft.fc_dropout)
+                              drop_path=ft.drop_path, fc_dropout=ft.fc_dropout, linear_probe=ft.mode == "linear")
 
 
 def init_from(model: VideoMAEClassifier, state: dict[str, torch.Tensor], what: str) -> None:
@@ -43,18 +43,32 @@ def init_from(model: VideoMAEClassifier, state: dict[str, torch.Tensor], what: s
     load_strict(model, enc, what, allow_missing=("fc_norm.", "head."))
 
 
-def finetune(p: Protocol, task: Task, init_state: dict | None, seed: int, dist: Dist, workdir: Path) -> dict:
-    """Finetune on task.train; writes workdir/final.pt and returns loop statistics."""
+def finetune(p: Protocol, task: Task, init_state: dict | None, seed: int, dist: Dist, workdir: Path,
+             train: VideoSplit | None = None, steps: int | None = None) -> dict:
+    """Finetune on `train` (default task.train) for finetune.epochs, or for `steps` optimizer steps; writes
+    workdir/final.pt and returns loop statistics.
+
+    Videos are drawn as a stream of shuffled passes over the training set: sample g of the run is video
+    perm_(g // n)[g % n], so a training set smaller than a batch (low-data points) still fills every batch.
+    """
     ft = p.finetune
+    train = train if train is not None else task.train
     torch.manual_seed(derive_seed(seed, 1))
     module = build_classifier(p, task.num_classes)
     if init_state is not None:
         init_from(module, init_state, "pretrained checkpoint")
+    if ft.mode == "linear":  # only the head learns; the frozen encoder stays in train mode, as in Yu et al.'s code
+        for name, param in module.named_parameters():
+            param.requires_grad = name.startswith("head.")
     module.to(dist.device)
-    n = len(task.train)
-    spe = steps_per_epoch(n, ft.batch_size, dist.world, "finetune")
-    total, warmup = ft.epochs * spe, round(ft.warmup_epochs * spe)
-    optimizer = adamw(module, ft, ft.batch_size, layer_decay=ft.layer_decay)
+    n = len(train)
+    if ft.batch_size % dist.world:
+        raise BenchError(f"finetune.batch_size ({ft.batch_size}) must be divisible by the number of processes "
+                         f"({dist.world})")
+    spe = max(1, n // ft.batch_size)
+    total = steps or ft.epochs * spe
+    warmup = round(ft.warmup_epochs * spe) if steps is None else round(steps * ft.warmup_epochs / ft.epochs)
+    optimizer = make_optimizer(module, ft, ft.batch_size, layer_decay=ft.layer_decay)
     scheduler = cosine_schedule(optimizer, ft, ft.batch_size, total, warmup)
     model = module if dist.world == 1 else DistributedDataParallel(module)
     model = maybe_compile(model, p, dist.device)
@@ -74,13 +88,15 @@ def finetune(p: Protocol, task: Task, init_state: dict | None, seed: int, dist: 
     else:
         criterion = nn.CrossEntropyLoss()
 
-    dataset = FinetuneClips(task.train, p, seed, flip_ok=task.flip_keeps_label)
+    dataset = FinetuneClips(train, p, seed, flip_ok=task.flip_keeps_label)
+
+    @lru_cache(maxsize=4)
+    def order(pass_: int) -> np.ndarray:
+        return np.random.default_rng([seed, pass_, 7]).permutation(n)
 
     def keys_of_step(step: int) -> list[tuple[int, int]]:
-        epoch, pos = divmod(step, spe)
-        order = np.random.default_rng([seed, epoch, 7]).permutation(n)
-        first = pos * ft.batch_size + dist.rank * per_rank
-        return [(epoch * n + int(i), int(i)) for i in order[first:first + per_rank]]
+        first = step * ft.batch_size + dist.rank * per_rank
+        return [(g, int(order(g // n)[g % n])) for g in range(first, first + per_rank)]
 
     def make_loader(start: int):
         return DataLoader(dataset, batch_sampler=StepBatches(start, total, keys_of_step),

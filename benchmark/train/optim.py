@@ -17,10 +17,14 @@ def scaled(value: float, batch: int) -> float:
     return value * batch / 256
 
 
-def adamw(model: nn.Module, recipe, batch: int, layer_decay: float | None = None):
-    """AdamW over the model, no weight decay on 1-D params and model.no_weight_decay(), optional layer decay."""
-    return create_optimizer_v2(model, "adamw", lr=scaled(recipe.base_lr, batch), weight_decay=recipe.weight_decay,
-                               betas=tuple(recipe.betas), layer_decay=layer_decay)
+def make_optimizer(model: nn.Module, recipe, batch: int, layer_decay: float | None = None):
+    """AdamW (or SGD with momentum where the recipe says `optimizer: sgd`) over the parameters that require
+    grad; no weight decay on 1-D params and model.no_weight_decay(); layer-wise lr decay when < 1."""
+    layer_decay = layer_decay if layer_decay is not None and layer_decay < 1 else None
+    common = {"lr": scaled(recipe.base_lr, batch), "weight_decay": recipe.weight_decay, "layer_decay": layer_decay}
+    if getattr(recipe, "optimizer", "adamw") == "sgd":
+        return create_optimizer_v2(model, "momentum", momentum=recipe.momentum, **common)
+    return create_optimizer_v2(model, "adamw", betas=tuple(recipe.betas), **common)
 
 
 def cosine_schedule(optimizer, recipe, batch: int, total_steps: int, warmup_steps: int) -> CosineLRScheduler:

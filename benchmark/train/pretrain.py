@@ -14,7 +14,7 @@ from benchmark.data.datasets import PretrainClips, collate
 from benchmark.models.videomae import VideoMAEPretrain, pretrain_targets
 from benchmark.train.distributed import Dist
 from benchmark.train.loop import StepBatches, atomic_save, autocast, run_steps
-from benchmark.train.optim import adamw, cosine_schedule, steps_per_epoch
+from benchmark.train.optim import cosine_schedule, make_optimizer, steps_per_epoch
 
 
 def build_model(p: Protocol) -> VideoMAEPretrain:
@@ -35,7 +35,7 @@ def pretrain(p: Protocol, source, seed: int, dist: Dist, workdir: Path) -> dict:
     module = build_model(p).to(dist.device)
     spe = steps_per_epoch(pt.epoch_size, pt.batch_size, dist.world, "pretrain")
     total, warmup = pt.epochs * spe, round(pt.warmup_epochs * spe)
-    optimizer = adamw(module, pt, pt.batch_size)
+    optimizer = make_optimizer(module, pt, pt.batch_size)
     scheduler = cosine_schedule(optimizer, pt, pt.batch_size, total, warmup)
     model = module if dist.world == 1 else DistributedDataParallel(module)
     model = maybe_compile(model, p, dist.device)
