@@ -84,6 +84,72 @@ def cmd_perturbations(args) -> int:
     return 0
 
 
+def _records(args, need_protocol: bool = False) -> list[dict]:
+    from benchmark.report.records import read_records
+    protocol, task = args.protocol, args.task
+    if need_protocol and protocol is None:
+        protocol = DEFAULT_PROTOCOL
+    if protocol is not None and task is None and need_protocol:
+        from benchmark.config import load_raw
+        task = load_raw(protocol).get("task", "embedded")
+    records, _ = read_records(Path(args.results), protocol=protocol, task=task)
+    if getattr(args, "source", None):
+        records = [r for r in records if r["source"] in args.source]
+    if getattr(args, "seed", None) is not None:
+        records = [r for r in records if r["seed"] in args.seed]
+    if not records:
+        where = " ".join(f"{k} {v}" for k, v in (("protocol", protocol), ("task", task)) if v)
+        raise BenchError(f"no result records under {args.results}{' for ' + where if where else ''}: run "
+                         f"`bench run` first, or pass --results DIR")
+    return records
+
+
+def cmd_table(args) -> int:
+    from benchmark.report import tables
+    records = _records(args)
+    if args.kind == "main":
+        print(tables.main_table(records, args.format))
+    elif args.kind == "ood":
+        print(tables.ood_table(records, args.format, args.severity))
+    else:
+        print(tables.lowdata_table(records, args.format))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from benchmark.report.plots import plot
+    records = _records(args, need_protocol=True)
+    title = f"{records[0]['protocol']} / {records[0]['task']}"
+    for path in plot(args.kind, records, Path(args.out), title, args.severity):
+        print(path)
+    return 0
+
+
+def cmd_paper(args) -> int:
+    from benchmark.report.paper import load_paper, regenerate, render
+    from benchmark.report.records import read_records
+    paper = load_paper(args.paper)
+    records, _ = read_records(Path(args.results))
+    print(render(paper, regenerate(paper, records, args.table, args.protocol, args.task), args.format))
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from benchmark.report.leaderboard import build
+    print(build(Path(args.results), Path(args.out)))
+    return 0
+
+
+def cmd_check(args) -> int:
+    from benchmark.report.check import compare, report
+    comparisons = compare(Path(args.results), Path(args.against), args.metric, args.tolerance, args.alpha)
+    print(report(comparisons, args.metric, args.format))
+    bad = [c for c in comparisons if c.regression]
+    print(f"\n{len(bad)} regression(s) in {sum(c.test != 'no reference' for c in comparisons)} compared "
+          f"experiment(s)")
+    return 1 if bad else 0
+
+
 def cmd_generate(args) -> int:
     from benchmark.generate import generate
 
@@ -186,6 +252,60 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     gen.add_argument("--set", action="append", metavar="source.KEY=VALUE", help="a source parameter; repeatable")
     gen.set_defaults(func=cmd_generate)
+
+    from benchmark.report.tables import FORMATS
+    results_help = "result record folder (default: runs/results)"
+    table = sub.add_parser("table", help="tables over result records (mean and 95%% CI over seeds)",
+                           description="One row per source (and configuration variant): mean top-1 with a 95% "
+                                       "bootstrap CI over seeds; --kind ood: per-perturbation accuracy, difference "
+                                       "from clean and relative robustness; --kind lowdata: the low-data curve.")
+    table.add_argument("--kind", choices=["main", "ood", "lowdata"], default="main")
+    table.add_argument("--severity", type=int, default=None, help="ood: one severity (default: mean over all)")
+    plot = sub.add_parser("plot", help="plots over result records (PNG and SVG)",
+                          description="progression: top-1 per source in the registry (paper) order; lowdata: "
+                                      "accuracy vs training videos per class with CI bands; ood: accuracy per "
+                                      "perturbation.")
+    plot.add_argument("kind", choices=["progression", "lowdata", "ood"])
+    plot.add_argument("--out", default="runs/plots", help="output folder (default: runs/plots)")
+    plot.add_argument("--severity", type=int, default=None, help="ood: one severity (default: mean over all)")
+    for p, func in ((table, cmd_table), (plot, cmd_plot)):
+        p.add_argument("--protocol", default=None, help="only this protocol (plot default: smoke)")
+        p.add_argument("--task", default=None, help="only this task")
+        p.add_argument("--source", action="append", help="only these sources (repeatable)")
+        p.add_argument("--seed", type=int, action="append", help="only these seeds (repeatable)")
+        p.add_argument("--results", default="runs/results", help=results_help)
+        p.set_defaults(func=func)
+    table.add_argument("--format", choices=FORMATS, default="github")
+
+    paper = sub.add_parser("paper", help="a paper's tables: published beside reproduced",
+                           description="Regenerate a paper's tables from baselines/<paper>.yaml: the published "
+                                       "value beside the reproduced one (mean [95% CI], n seeds), the share of the "
+                                       "scratch-to-natural gap closed, and Spearman's rank correlation.")
+    paper.add_argument("paper", help="yu2024, ishikawa2024 or videomae")
+    paper.add_argument("--table", default=None, help="one table (e.g. 1)")
+    paper.add_argument("--protocol", default=None, help="reproduce with records of this protocol instead")
+    paper.add_argument("--task", default=None, help="... and this task")
+    paper.add_argument("--results", default="runs/results", help=results_help)
+    paper.add_argument("--format", choices=FORMATS, default="github")
+    paper.set_defaults(func=cmd_paper)
+
+    board = sub.add_parser("leaderboard", help="a static, self-contained HTML leaderboard",
+                           description="Write DIR/index.html (no network needed to view it) with sortable tables, "
+                                       "plots, parameter/MAC counts, throughput and the papers' tables.")
+    board.add_argument("--out", default="runs/leaderboard", help="output folder (default: runs/leaderboard)")
+    board.add_argument("--results", default="runs/results", help=results_help)
+    board.set_defaults(func=cmd_leaderboard)
+
+    check_ = sub.add_parser("check", help="fail (exit 1) when fresh records regress against references",
+                            description="Compare fresh records with reference records of the same experiment; "
+                                        "3+ seeds on both sides: Welch t-test, else a fixed tolerance.")
+    check_.add_argument("--against", required=True, help="folder of reference records (e.g. results/reference)")
+    check_.add_argument("--results", default="runs/results", help="fresh records (default: runs/results)")
+    check_.add_argument("--metric", choices=["top1", "top5"], default="top1")
+    check_.add_argument("--tolerance", type=float, default=1.0, help="points below the reference (default: 1.0)")
+    check_.add_argument("--alpha", type=float, default=0.05, help="test level with 3+ seeds (default: 0.05)")
+    check_.add_argument("--format", choices=FORMATS, default="github")
+    check_.set_defaults(func=cmd_check)
 
     datasets = sub.add_parser("datasets", help="check downstream datasets",
                               description="Dataset tools.").add_subparsers(dest="datasets_command", required=True,

@@ -41,6 +41,26 @@ def write_record(results: Path, record: dict) -> Path:
     return path
 
 
+def variant(record: dict) -> str:
+    """Hash of everything that determines a record's results except its seed: records with the same variant are
+    repeats of one experiment, and only they are pooled into a mean over seeds."""
+    from benchmark.config import stable_hash
+    cfg = {k: v for k, v in record.get("config", {}).items() if k not in ("seed", "runtime", "name", "description")}
+    return stable_hash(cfg)[:8] if cfg else record.get("config_hash", "")[:8]
+
+
+def upgrade(record: dict) -> dict:
+    """Fill what records of older schema versions lack, so every reader sees the current shape."""
+    record.setdefault("schema_version", 0)
+    record.setdefault("seed", record.get("config", {}).get("seed", 0))
+    record.setdefault("protocol", record.get("config", {}).get("name", "unknown"))
+    record.setdefault("task", record.get("config", {}).get("task", {}).get("name", "unknown"))
+    record.setdefault("config", {})
+    record.setdefault("created", "")
+    record["metrics"].setdefault("top5", None)
+    return record
+
+
 def read_records(results: Path, **match: Any) -> tuple[list[dict], list[Path]]:
     """Every record under `results` whose fields equal `match` (None values match anything), and the paths of
     JSON files that are not readable records."""
@@ -58,7 +78,7 @@ def read_records(results: Path, **match: Any) -> tuple[list[dict], list[Path]]:
         if not isinstance(rec, dict) or "metrics" not in rec or "source" not in rec:
             bad.append(path)
             continue
-        rec.setdefault("schema_version", 0)
+        rec = upgrade(rec)
         rec["_path"] = str(path)
         if all(v is None or rec.get(k) == v for k, v in match.items()):
             records.append(rec)

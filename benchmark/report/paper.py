@@ -1,0 +1,235 @@
+"""`bench paper`: a paper's tables regenerated, the published value beside the reproduced one.
+
+Published numbers live in baselines/<paper>.yaml (data, each value located by table, row and column). A
+reproduced cell is the mean over seeds, with a 95% bootstrap CI, of the records of the column's protocol and task
+whose source (and source parameters, and config filters) match the row. Per column the table also gives the share
+of the scratch-to-natural gap each row closes, and Spearman's rank correlation between the published and the
+reproduced ordering.
+
+`--protocol/--task` compare against records of another protocol (e.g. `smoke` on `embedded`): the published column
+stays the paper's and the reproduced one is labelled with what it is; a row's `task` filter on the source (natural
+video from the downstream set) is dropped then, since the downstream set differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.config import build, parse_yaml
+from benchmark.errors import BenchError
+from benchmark.report.records import variant
+from benchmark.report.stats import Estimate, estimate, spearman
+
+BASELINES = Path(__file__).resolve().parents[2] / "baselines"
+
+
+@dataclass
+class Column:
+    id: str
+    label: str
+    protocol: str | None
+    task: str | None
+    config: dict[str, Any] = field(default_factory=dict)  # dotted key -> value the record's config must have
+    note: str = ""
+
+
+@dataclass
+class Row:
+    id: str
+    label: str
+    source: str | None
+    values: list[float | None]
+    params: dict[str, Any] = field(default_factory=dict)  # a filter on the record's source parameters
+    note: str = ""
+
+
+@dataclass
+class Table:
+    id: str
+    title: str
+    columns: list[Column]
+    rows: list[Row]
+    gap: dict[str, str | None] | None = None  # {low: row id, high: row id}
+    note: str = ""
+
+    def validate(self, where: str) -> None:
+        ids = {r.id for r in self.rows}
+        for r in self.rows:
+            if len(r.values) != len(self.columns):
+                raise BenchError(f"{where} row {r.id}: {len(r.values)} values for {len(self.columns)} columns")
+        for end in (self.gap or {}).values():
+            if end is not None and end not in ids:
+                raise BenchError(f"{where}.gap names row {end!r}, which the table does not have")
+
+
+@dataclass
+class Paper:
+    paper: str
+    citation: str
+    provisional: bool
+    tables: list[Table]
+
+
+def papers() -> list[str]:
+    return sorted(p.stem for p in BASELINES.glob("*.yaml"))
+
+
+def load_paper(name: str, folder: Path = BASELINES) -> Paper:
+    path = folder / f"{name}.yaml"
+    if not path.is_file():
+        raise BenchError(f"unknown paper {name!r}: choose one of {', '.join(papers()) or '(none)'} "
+                         f"(files in {folder})")
+    return build(Paper, parse_yaml(path.read_text(), str(path)), f"{path.name}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# matching records
+
+
+def _matches(want: Any, have: Any) -> bool:
+    """`want` is a filter: mappings match key by key, lists element by element, scalars by equality."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(_matches(v, have.get(k)) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(have, list) and len(want) == len(have) and all(map(_matches, want, have))
+    return want == have
+
+
+def _dotted(config: dict, key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _substitute(params: Any, task: str | None) -> Any:
+    if isinstance(params, dict):
+        return {k: _substitute(v, task) for k, v in params.items()}
+    if isinstance(params, list):
+        return [_substitute(v, task) for v in params]
+    return task if params == "$task" else params
+
+
+def matching(records: list[dict], row: Row, column: Column, protocol: str, task: str, own: bool) -> list[dict]:
+    """The records that reproduce (row, column): one variant (the one with the most seeds) of the row's source."""
+    params = _substitute(row.params, task)
+    if not own:
+        params = {k: v for k, v in params.items() if k != "task"}
+    found = [r for r in records
+             if r["protocol"] == protocol and r["task"] == task and r["source"] == row.source
+             and _matches(params, r["config"].get("source", {}).get("params", {}))
+             and all(_dotted(r["config"], k) == v for k, v in column.config.items())]
+    groups: dict[str, list[dict]] = {}
+    for r in found:
+        groups.setdefault(variant(r), []).append(r)
+    if not groups:
+        return []
+    return max(groups.values(), key=lambda g: (len({r["seed"] for r in g}), max(r["created"] for r in g)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# regenerating
+
+
+@dataclass
+class Cell:
+    row: Row
+    published: float | None
+    reproduced: Estimate | None
+    gap_published: float | None = None
+    gap_reproduced: float | None = None
+
+
+@dataclass
+class ColumnResult:
+    table: Table
+    column: Column
+    protocol: str | None
+    task: str | None
+    cells: list[Cell]
+    rho: float | None
+    p: float | None
+    compared: int
+
+
+def _gap(value: float | None, low: float | None, high: float | None) -> float | None:
+    if value is None or low is None or high is None or high == low:
+        return None
+    return 100.0 * (value - low) / (high - low)
+
+
+def regenerate(paper: Paper, records: list[dict], table: str | None = None, protocol: str | None = None,
+               task: str | None = None) -> list[ColumnResult]:
+    tables = [t for t in paper.tables if table is None or t.id == table]
+    if not tables:
+        raise BenchError(f"{paper.paper} has no table {table!r}: choose one of {', '.join(t.id for t in paper.tables)}")
+    out = []
+    for t in tables:
+        for ci, col in enumerate(t.columns):
+            own = protocol is None and task is None
+            proto = protocol or col.protocol
+            tsk = task or col.task
+            cells = []
+            for row in t.rows:
+                rep = None
+                if row.source is not None and proto is not None and tsk is not None:
+                    rep = estimate([r["metrics"].get("top1") for r in matching(records, row, col, proto, tsk, own)])
+                cells.append(Cell(row, row.values[ci], rep))
+            by_id = {c.row.id: c for c in cells}
+            low, high = ((by_id.get(t.gap.get("low")), by_id.get(t.gap.get("high"))) if t.gap else (None, None))
+            for c in cells:
+                c.gap_published = _gap(c.published, low and low.published, high and high.published)
+                c.gap_reproduced = _gap(c.reproduced and c.reproduced.mean, low and low.reproduced and
+                                        low.reproduced.mean, high and high.reproduced and high.reproduced.mean)
+            pairs = [(c.published, c.reproduced.mean) for c in cells if c.published is not None and c.reproduced]
+            rho, p = spearman([a for a, _ in pairs], [b for _, b in pairs])
+            out.append(ColumnResult(t, col, proto, tsk, cells, rho, p, len(pairs)))
+    return out
+
+
+def _num(x: float | None, digits: int = 1, suffix: str = "") -> str:
+    return "" if x is None else f"{x:.{digits}f}{suffix}"
+
+
+def render(paper: Paper, results: list[ColumnResult], fmt: str = "github") -> str:
+    from tabulate import tabulate
+    if fmt == "json":
+        import json
+        return json.dumps([{
+            "paper": paper.paper, "table": r.table.id, "column": r.column.id, "protocol": r.protocol, "task": r.task,
+            "spearman": {"rho": r.rho, "p": r.p, "rows": r.compared},
+            "rows": [{"row": c.row.id, "label": c.row.label, "source": c.row.source, "published": c.published,
+                      "reproduced": c.reproduced.as_dict() if c.reproduced else None,
+                      "gap_closed_published": c.gap_published, "gap_closed_reproduced": c.gap_reproduced}
+                     for c in r.cells]} for r in results], indent=1)
+    blocks = [f"{paper.citation}" + ("\nPROVISIONAL: values from a secondary summary, unchecked against the paper."
+                                     if paper.provisional else "")]
+    for r in results:
+        head = f"{r.table.title} -- {r.column.label}"
+        if r.protocol is None:
+            where = f"nothing reproduces this column here ({r.column.note or 'no protocol'})"
+        else:
+            where = f"reproduced: records of protocol {r.protocol} on task {r.task}"
+        has_gap = any(c.gap_published is not None or c.gap_reproduced is not None for c in r.cells)
+        rows = []
+        for c in r.cells:
+            rep = c.reproduced
+            row = [c.row.label, c.row.source or "-", _num(c.published),
+                   "" if rep is None else (rep.text() if rep.low is None else
+                                           f"{rep.mean:.1f} [{rep.low:.1f}, {rep.high:.1f}]"),
+                   "" if rep is None else rep.n]
+            if has_gap:
+                row += [_num(c.gap_published, 1, "%"), _num(c.gap_reproduced, 1, "%")]
+            rows.append(row)
+        headers = ["configuration", "source", "published", "reproduced (mean [95% CI])", "n seeds"]
+        if has_gap:
+            headers += ["gap closed, published", "gap closed, reproduced"]
+        text = tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+        corr = (f"Spearman rank correlation, published vs reproduced ({r.compared} rows): rho = {r.rho:.2f} "
+                f"(p = {r.p:.3f})" if r.rho is not None else
+                f"Spearman rank correlation: needs 3 rows with both values ({r.compared} so far)")
+        note = f"\nnote: {r.table.note}" if r.table.note else ""
+        blocks.append(f"{head}\n{where}\n\n{text}\n{corr}{note}")
+    return "\n\n".join(blocks)
