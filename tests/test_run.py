@@ -132,3 +132,26 @@ def test_videomae_finetuning_augmentation_runs(tmp_path):
     assert rec["finetune"]["steps"] == 8
     assert rec["finetune"]["clips_per_s"] > 0
     assert rec["config"]["finetune"]["repeated_aug"] == 2
+
+
+def test_checkpoint_source_reproduces_finetuning_from_an_official_file_and_loads_hf_folders(tmp_path):
+    natural = bench_run("natural", tmp_path / "r", tmp_path / "w")
+    (final,) = (tmp_path / "w").glob("pretrain/*/final.pt")
+    official = tmp_path / "videomae_official.pth"
+    torch.save({"model": torch.load(final, weights_only=True)["model"]}, official)  # MCG-NJU layout
+    from_file = bench_run("checkpoint", tmp_path / "r", tmp_path / "w", f"source.path={official}")
+    assert from_file["pretrain_hash"].startswith("file-") and from_file["metrics"] == natural["metrics"]
+
+    transformers = __import__("pytest").importorskip("transformers")
+    cfg = transformers.VideoMAEConfig(image_size=64, num_frames=8, hidden_size=192, num_hidden_layers=4,
+                                      num_attention_heads=3, intermediate_size=768, decoder_hidden_size=96,
+                                      decoder_num_hidden_layers=4, decoder_num_attention_heads=3,
+                                      decoder_intermediate_size=384, use_mean_pooling=False)
+    transformers.VideoMAEForPreTraining(cfg).save_pretrained(tmp_path / "hf")
+    rec = bench_run("checkpoint", tmp_path / "r", tmp_path / "w", f"source.path={tmp_path / 'hf'}")
+    assert rec["source_info"]["checkpoint"] == str(tmp_path / "hf")
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"model": {"encoder.blocks.0.attn.k_bias": torch.zeros(3)}}, wrong)
+    args = ["run", "--source", "checkpoint", "--set", f"source.path={wrong}", "--results", str(tmp_path / "r"),
+            "--work", str(tmp_path / "w")] + [x for item in MICRO for x in ("--set", item)]
+    assert main(args) == 2
