@@ -18,10 +18,13 @@ on-the-fly levels 1-5, `generation_code/gen_syn_video.py` for the offline textur
   offline generator); a clip is `frames` frames `stride` apart from an offset uniform in [0, L - frames * stride],
   at absolute frame indices, so a late window moves faster under acceleration. Only the clip's frames are drawn.
 
-Rendering is exact: every clip equals, pixel for pixel, painting all objects of every frame in order with OpenCV
-(`cv2.ellipse`, `cv2.fillPoly`, as the code does). It is fast because it skips what cannot show: objects off the
-canvas, and objects (or parts of them) hidden under a later object that fully covers a tile of the canvas
-(`_visible_parts`); what is drawn is drawn into the uncovered region only, which OpenCV rasterizes identically.
+Rendering is exact: a clip equals, pixel for pixel, painting every object of every frame in order on the full
+canvas with OpenCV (`cv2.fillPoly` for polygons and `cv2.ellipse` for transformed circles, as the code does). It is
+fast because it only paints what can show: objects off the canvas are skipped, and so is any object that no tile
+of the canvas shows, a tile being hidden once a later object's inscribed disc covers it (`_visible`); labels are
+painted on one uint8 canvas and coloured at the end. One deliberate difference: untransformed circles are painted
+with `cv2.circle`, the exact disc of radius r, 3-4x cheaper than the code's `cv2.ellipse(..., 0, 360)`, whose
+polygonal raster is about half a pixel wider at the rim; `circle_raster=ellipse` paints them as the code does.
 
 Each kind of draw has its own random stream, seeded by (seed, video, stream): clip i of a level shows the same
 objects as clip i of the level before, plus the new property.
@@ -216,6 +219,9 @@ class Objects:
     speed: np.ndarray  # (N,) px/frame
     acceleration: np.ndarray  # (N,) px/frame^2 (0 below level 5)
     kind: np.ndarray  # (N,) index into SHAPES
+    theta: np.ndarray  # (N,) oriented square's turn
+    half_angle: np.ndarray  # (N,) rectangle's corner angle
+    angles: np.ndarray  # (N, 4) triangle's (first 3) / quadrilateral's corner angles, unsorted
     local: np.ndarray  # (N, 4, 2) polygon corners in the local frame (triangles repeat their last corner)
     pivot: np.ndarray  # (N, 2) affine pivot in the local frame
     rotation: np.ndarray  # (N,) rad/frame
@@ -225,29 +231,27 @@ class Objects:
     offset: np.ndarray  # (N, 2) crop origin in the 2 res x 2 res texture
 
 
-def _local_corners(kind: np.ndarray, r: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Polygon corners in the local [0, 2r]^2 frame, with the code's integer truncations: (N, 4, 2) float."""
+def _local_corners(kind: np.ndarray, r: np.ndarray, theta: np.ndarray, half_angle: np.ndarray,
+                   angles: np.ndarray) -> np.ndarray:
+    """Polygon corners in the local [0, 2r]^2 frame with the code's int32 truncations: (N, 4, 2) float.
+
+    square: (0, 0) to (side, side), side = r sqrt 2; oriented square: +-side/2 truncated, turned by theta, moved to
+    (r, r); rectangle: (r +- r cos a, r +- r sin a); triangle / quadrilateral: 3 / 4 sorted angles on the circle
+    of radius r around (r, r). A triangle repeats its last corner."""
     n = len(r)
-    theta, half_angle = rng.uniform(0, 2 * np.pi, n), rng.uniform(0, np.pi / 2, n)
-    angles = rng.uniform(0, 2 * np.pi, (n, 4))
     rf = r.astype(np.float64)[:, None]
-    side = np.trunc(r * np.sqrt(2))[:, None]
     out = np.zeros((n, 4, 2))
-    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64)
+    side = np.trunc(r * np.sqrt(2))[:, None, None]
     sq = kind == 1
-    out[sq] = unit * side[sq, :, None]
-    # oriented square: +-side/2 truncated, turned by theta, moved to (r, r)
-    sign = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64)
-    h = np.trunc(r * np.sqrt(2) / 2)[:, None, None] * sign
+    out[sq] = (np.array([[0, 0], [1, 0], [1, 1], [0, 1]]) * side)[sq]
+    h = np.trunc(r * np.sqrt(2) / 2)[:, None, None] * np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])
     c, s = np.cos(theta)[:, None], np.sin(theta)[:, None]
     turned = np.stack([c * h[..., 0] - s * h[..., 1], s * h[..., 0] + c * h[..., 1]], -1) + rf[:, :, None]
     out[kind == 2] = turned[kind == 2]
-    # rectangle: corners (+-r cos a + r, +-r sin a + r) on the circle of radius r
-    ca, sa = np.trunc(r * np.cos(half_angle)), np.trunc(r * np.sin(half_angle))
-    rect = np.stack([np.stack([r + ca, r + sa], -1), np.stack([r + ca, r - sa], -1),
-                     np.stack([r - ca, r - sa], -1), np.stack([r - ca, r + sa], -1)], 1)
-    out[kind == 3] = np.trunc(rect[kind == 3])
-    # triangle / quadrilateral: 3 or 4 sorted random angles on the circle of radius r
+    ca, sa = (r * np.cos(half_angle))[:, None], (r * np.sin(half_angle))[:, None]
+    sign = np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]])
+    rect = np.trunc(np.stack([sign[:, 0] * ca + rf, sign[:, 1] * sa + rf], -1))
+    out[kind == 3] = rect[kind == 3]
     for k, nv in ((4, 3), (5, 4)):
         sel = kind == k
         a = np.sort(angles[sel, :nv], axis=1)
@@ -320,7 +324,9 @@ class SyntheticVideos:
             kind = kinds[shape.integers(len(kinds), size=n)]
         else:
             kind = np.zeros(n, np.int64)
-        local = _local_corners(kind, radius, shape) if lv.shapes else np.zeros((n, 4, 2))
+        theta, half_angle = shape.uniform(0, 2 * np.pi, n), shape.uniform(0, np.pi / 2, n)
+        angles = shape.uniform(0, 2 * np.pi, (n, 4))
+        local = _local_corners(kind, radius, theta, half_angle, angles) if lv.shapes else np.zeros((n, 4, 2))
         aff = self._rng(video, AFFINE)
         zero = np.zeros(n)
         if lv.affine:
@@ -342,7 +348,7 @@ class SyntheticVideos:
         if not lv.textured or p.crop == "top-left":
             offset[:] = 0
         return Objects(length, radius, centre, colour, np.stack([np.cos(angle), np.sin(angle)], -1), speed, accel,
-                       kind, local, pivot, rotation, scale, shear, texture, offset)
+                       kind, theta, half_angle, angles, local, pivot, rotation, scale, shear, texture, offset)
 
     # -- geometry per frame ----------------------------------------------------------------------------------
     def geometry(self, obj: Objects, t: np.ndarray) -> dict[str, np.ndarray]:
