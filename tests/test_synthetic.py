@@ -133,7 +133,7 @@ def test_levels_are_registered_in_the_papers_order_with_their_names():
     assert [n for n in names if n in LEVELS] == LEVELS
     titles = ["static circles", "moving circles", "moving shapes", "moving and transforming shapes",
               "accelerating transforming shapes", "accelerating transforming textures",
-              "accelerating transforming stylegan crops", "accelerating transforming image crops"]
+              "accelerating transforming StyleGAN crops", "accelerating transforming image crops"]
     for k, (name, title) in enumerate(zip(LEVELS, titles, strict=True), 1):
         entry = SOURCES.get(name)
         assert f"level {k}, {title}:" in entry.description and entry.extra == {"kind": "clips", "level": k}

@@ -120,7 +120,9 @@ class TransformingParams(ShapesParams):
     scale_speed_max: float = 0.005  # per frame, x and y scale 1 + s t with s ~ U(-max, max)
     shear_speed_max: float = 0.005  # per frame, x and y shear h t with h ~ U(-max, max)
     pivot: Literal["code", "centre"] = "code"  # code: (r//2, r//2) in the local frame; centre: the shape's centre
-    circle_affine: Literal["ellipse", "none", "affine"] = "ellipse"  # see CIRCLE_AFFINE
+    # circles: ellipse = the on-the-fly code (axes r (1 + s t), turned by w t read as degrees); none = the offline
+    # code (circles never transform); affine = the paper (transformed like every shape)
+    circle_affine: Literal["ellipse", "none", "affine"] = "ellipse"
 
     def validate(self, where: str) -> None:
         super().validate(where)
@@ -174,11 +176,6 @@ class StyleGANParams(TexturedParams):
 @dataclass
 class ImageCropParams(TexturedParams):
     textures: str = "bundled"  # image pool: the natural images inside scikit-image/scikit-learn, or a folder
-
-
-CIRCLE_AFFINE = ("circle_affine: ellipse = the on-the-fly code (circles become ellipses: axes r(1 + s t), turned by "
-                 "w t read as degrees); none = the offline code (circles never transform); affine = the paper "
-                 "(circles transform like every shape)")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -580,7 +577,8 @@ class SyntheticVideos:
 
     def info(self) -> dict:
         out = {"paper": "Yu et al. 2024", "level": self.level.number, "level_name": self.level.title,
-               "videos": self.p.videos or "new video per clip", "renderer": "cpu (OpenCV, exact)"}
+               "videos": self.p.videos or "a new video per clip",
+               "renderer": f"cpu: OpenCV painter's algorithm, untransformed circles by cv2.{self.p.circle_raster}"}
         if self.textures is not None:
             out.update(self.textures.info())
         return out
@@ -589,46 +587,42 @@ class SyntheticVideos:
 # ----------------------------------------------------------------------------------------------------------------
 # registration, in the paper's order
 
-_PVC = "Paper-vs-code keys (code default): "
-_AFFINE_KEYS = (f"pivot=code ((r//2, r//2), the code) | centre; {CIRCLE_AFFINE}")
+_AFFINE = ("Paper vs code (code default): pivot=code, (r//2, r//2) in the shape's frame | centre; circle_affine="
+           "{} (ellipse: the on-the-fly code's ellipses, none: the offline code, affine: the paper)")
+_ACCEL = "acceleration_max=0.03 (code; paper text 0.6, paper Table 8 0.06)"
+_TEXTURED = (f"{_AFFINE.format('none')}; {_ACCEL}; crop=top-left (code) | random (paper). 9,537 fixed videos "
+             "(videos=9537, the paper's offline set); each clip a new random window.")
 LEVELS = [
     (Level(1, "static-circles", "Static circles", moving=False, shapes=False, affine=False, accelerating=False),
-     CirclesParams, (), "500 dead-leaves circles (power-law radii, uniform colours) on black, the frame repeated."),
+     CirclesParams, (), "500 dead-leaves circles on black (power-law radii, uniform colours, later ones on top), "
+     "one frame repeated. 256 px, videos of 100-200 frames."),
     (Level(2, "moving-circles", "Moving circles", shapes=False, affine=False, accelerating=False), MovingParams, (),
-     "Each circle moves in a straight line at U(1.2, 3.0) px/frame in a uniform direction; later ones occlude "
-     "earlier ones."),
+     "each circle moves straight on at U(1.2, 3.0) px/frame in a uniform direction."),
     (Level(3, "moving-shapes", "Moving shapes", affine=False, accelerating=False), ShapesParams, (),
-     "Six shape kinds uniformly: circle, square, oriented square, rectangle, triangle, quadrilateral."),
+     "six kinds, uniformly: circle, square, oriented square, rectangle, triangle, quadrilateral."),
     (Level(4, "transforming-shapes", "Moving and transforming shapes", accelerating=False), TransformingParams,
-     ("moving-transforming-shapes",),
-     f"Per-object rotation U(-pi/100, pi/100) rad/frame, x/y scale and shear speeds U(-0.005, 0.005). {_PVC}"
-     f"{_AFFINE_KEYS} (default ellipse)."),
+     ("moving-transforming-shapes",), "per shape: rotation U(-pi/100, pi/100) rad/frame, x/y scale and shear "
+     f"speeds U(-0.005, 0.005). {_AFFINE.format('ellipse')}."),
     (Level(5, "accel-shapes", "Accelerating transforming shapes"), AcceleratingParams,
-     ("accel-transforming-shapes",),
-     f"Per-object acceleration U(-0.03, 0.03) px/frame^2, position c + (v0 + a t) t at the absolute frame t. {_PVC}"
-     f"acceleration_max=0.03 (code; paper text 0.6, Table 8 0.06); {_AFFINE_KEYS} (default ellipse)."),
+     ("accel-transforming-shapes",), "per shape: acceleration U(-0.03, 0.03), centre c + (v0 + a t) t at the "
+     f"absolute frame t. {_AFFINE.format('ellipse')}; {_ACCEL}."),
     (Level(6, "accel-textures", "Accelerating transforming textures", textured=True), TexturedParams,
-     ("accel-transforming-textures",),
-     "Each shape shows a texture warped with it: the built-in statistical textures (random power-law spectrum and "
-     "colour model after Baradad et al. 2021) or a folder (source.textures, e.g. stat-spectrum_color_wmm). "
-     f"9,537 fixed videos (source.videos). {_PVC}crop=top-left (code) | random (paper); acceleration_max=0.03; "
-     f"{_AFFINE_KEYS} (default none)."),
+     ("accel-transforming-textures",), "each shape shows a texture warped with it: built-in statistical textures "
+     "(power-law spectrum and colour model after Baradad et al. 2021; a bank of 1,024) or a folder "
+     f"(textures=stat-spectrum_color_wmm/train). {_TEXTURED}"),
     (Level(7, "accel-stylegan", "Accelerating transforming StyleGAN crops", textured=True), StyleGANParams,
-     ("accel-transforming-stylegan",),
-     "Shapes show StyleGAN-Oriented texture crops. Without source.textures=FOLDER (the released StyleGAN set) a "
-     "built-in STAND-IN is used (procedural oriented textures, not StyleGAN), and every record says so. "
-     f"{_PVC}crop=top-left | random; acceleration_max=0.03; {_AFFINE_KEYS} (default none)."),
+     ("accel-transforming-stylegan",), "shapes show StyleGAN-Oriented crops: give textures=FOLDER of the released "
+     "set; without it a built-in STAND-IN (procedural oriented textures, not StyleGAN) is used and every record "
+     f"says so. {_TEXTURED}"),
     (Level(8, "accel-image-crops", "Accelerating transforming image crops", textured=True), ImageCropParams,
-     ("image-crops", "accel-transforming-image-crops"),
-     "Shapes show crops of still images from an image pool: the natural images bundled in scikit-image/"
-     "scikit-learn by default, or any folder (source.textures=/data/imagenet/train, the paper's ImageNet). "
-     f"{_PVC}crop=top-left (code) | random (paper: random crops); acceleration_max=0.03; {_AFFINE_KEYS} "
-     "(default none)."),
+     ("image-crops", "accel-transforming-image-crops"), "shapes show crops of still images from an image pool: "
+     "the natural images bundled in scikit-image/scikit-learn, or any folder (textures=/data/imagenet/train, the "
+     f"paper's). {_TEXTURED}"),
 ]
 
 
 def _register(level: Level, params: type, aliases: tuple[str, ...], text: str) -> None:
-    description = f"Yu et al. 2024 level {level.number}, {level.title.lower()}: {text}"
+    description = f"Yu et al. 2024 level {level.number}, {level.title[0].lower()}{level.title[1:]}: {text}"
 
     @SOURCES.register(level.name, description, params=params, aliases=aliases, kind="clips", level=level.number)
     def make(p: CirclesParams, seed: int, clip_size: int) -> SyntheticVideos:
