@@ -272,7 +272,7 @@ class FractalPool(SyntheticPool):
     def category(self, c: int) -> tuple[np.ndarray, np.ndarray]:
         """(maps (K, 2, 3), probabilities (K,)) of category c: the first accepted draw of a random search.
 
-        The search takes ~0.5 s per category, so the accepted draw of every category of pool seed 0 is
+        The search takes 0.5-1 s per category, so the accepted draw of every category of pool seed 0 is
         tabulated in `benchmark/data/fractal_table.py` (and checked against the search by the tests).
         """
         from benchmark.data.fractal_table import SEED0_ATTEMPTS
