@@ -190,6 +190,8 @@ def draw_motion(name: str, p: PMGParams, side: int, rng: np.random.Generator) ->
 
 def compose(motions: list[Motion]) -> Motion:
     """All motions in one step: warps multiplied in list order, then the photometric changes in list order."""
+    if len(motions) == 1:
+        return motions[0]
     matrices = [m.matrix for m in motions if m.matrix is not None]
     changes = [m.photometric for m in motions if m.photometric is not None]
     matrix = None
