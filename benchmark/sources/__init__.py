@@ -24,6 +24,7 @@ def make_source(name: str, params: Any, seed: int, clip_size: int):
     return SOURCES.get(name).factory(params, seed=seed, clip_size=clip_size)
 
 
-from benchmark.sources import scratch, natural, synthetic, checkpoint  # noqa: E402,F401,I001  (registers, in listing order)
+from benchmark.sources import scratch, natural, synthetic, pmg, static, mixture, checkpoint  # noqa: E402,F401,I001
+# (importing registers them, in listing order)
 
 __all__ = ["SOURCES", "make_source", "source_params"]
