@@ -14,8 +14,9 @@ that a broken pipeline (shuffled frames, a model that ignores time, labels off b
 
 How hard it is was tuned on the `smoke` protocol (tiny ViT from scratch, 512 finetuning steps of 16 clips):
 a patch over a sharp natural background, and a camera pan over a natural image, both stayed near chance (the
-ViT loss plateau outlasts the budget); a white square over black reached 98%; this design reaches about 50%,
-leaving room above scratch for pretraining to show.
+ViT loss plateau outlasts the budget); a white square over black reached 98%. On this design scratch reaches
+30.9 / 84.8 / 68.0% (seeds 0-2) and every pretrained source measured 77-95% (README leaderboard): a scratch ViT
+leaves its loss plateau at a seed-dependent step (150-320 here), pretrained ones earlier (100-170).
 """
 
 from __future__ import annotations
