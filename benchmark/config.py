@@ -238,6 +238,8 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
                 pass
         raise bad
     if origin is Literal:
+        if isinstance(value, bool) and {"on", "off"} & set(args):  # YAML 1.1 reads on/off as booleans
+            value = "on" if value else "off"
         if value in args and type(value) is type(args[args.index(value)]):
             return value
         raise bad

@@ -29,6 +29,11 @@ def test_overrides_parse_yaml_values():
     assert p.finetune.randaug is None
     assert p.pretrain.crop_scales == [1.0, 0.5]
     assert p.runtime.progress is False
+    # YAML 1.1 reads on/off as booleans; the on/off choices still take them
+    p = load_protocol("smoke", ["runtime.amp=off", "runtime.compile=on"])
+    assert p.runtime.amp == "off" and p.runtime.compile == "on"
+    with pytest.raises(BenchError, match="runtime.amp"):
+        load_protocol("smoke", ["runtime.amp=on"])
 
 
 @pytest.mark.parametrize("override, message", [

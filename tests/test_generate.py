@@ -53,6 +53,10 @@ def test_folder_pool_reads_recursively_and_skips_unreadable(tmp_path):
         make_pool(str(tmp_path / "missing"))
 
 
-def test_bundled_pool():
+def test_bundled_pool_leaves_out_the_embedded_test_images():
+    from benchmark.data.images import EMBEDDED_TEST_IMAGES
+    from benchmark.tasks.embedded import TEST_IMAGES, TRAIN_IMAGES
     pool = make_pool("bundled")
-    assert len(pool) >= 20 and pool.image(0).dtype == np.uint8
+    assert len(pool) == 15 and pool.image(0).dtype == np.uint8
+    assert set(pool.names) == set(TRAIN_IMAGES) and not set(pool.names) & set(TEST_IMAGES)
+    assert sorted(pool.info()["held_out"]) == sorted(EMBEDDED_TEST_IMAGES) == sorted(TEST_IMAGES)
