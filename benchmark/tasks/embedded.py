@@ -16,7 +16,7 @@ How hard it is was tuned on the `smoke` protocol (tiny ViT from scratch, 512 fin
 a patch over a sharp natural background, and a camera pan over a natural image, both stayed near chance (the
 ViT loss plateau outlasts the budget); a white square over black reached 98%. On this design scratch reaches
 30.9 / 84.8 / 68.0% (seeds 0-2) and every pretrained source measured 77-95% (README leaderboard): a scratch ViT
-leaves its loss plateau at a seed-dependent step (150-320 here), pretrained ones earlier (100-170).
+leaves its loss plateau at a seed-dependent step (150-320 here), pretrained ones earlier (80-170).
 """
 
 from __future__ import annotations
