@@ -387,6 +387,17 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.split("."), parse_yaml(text, f"--set {key}") if text.strip() else ""
 
 
+def section_overrides(overrides: list[str], section: str, command: str) -> dict[str, Any]:
+    """`--set section.KEY=VALUE` items of a command that takes only that section's keys -> {KEY: value}."""
+    raw: dict[str, Any] = {}
+    for item in overrides:
+        path, value = parse_override(item)
+        if path[0] != section or len(path) != 2:
+            raise BenchError(f"--set {item}: {command} takes {section} parameters only (--set {section}.KEY=VALUE)")
+        raw[path[1]] = value
+    return raw
+
+
 def set_path(data: dict, path: list[str], value: Any) -> None:
     node = data
     for i, part in enumerate(path[:-1]):

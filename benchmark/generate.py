@@ -13,7 +13,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from benchmark.config import parse_override
+from benchmark.config import section_overrides
 from benchmark.errors import BenchError
 from benchmark.sources import SOURCES, make_source, source_params
 
@@ -55,12 +55,7 @@ def generate(source: str, overrides: list[str], seed: int, n: int, frames: int, 
     name = SOURCES.canonical(source)
     if SOURCES.get(name).extra["kind"] != "clips":
         raise BenchError(f"source {name!r} has no clips to generate (it is {SOURCES.get(name).extra['kind']!r})")
-    raw: dict = {}
-    for item in overrides:
-        path, value = parse_override(item)
-        if path[0] != "source" or len(path) != 2:
-            raise BenchError(f"--set {item}: bench generate takes source parameters only (--set source.KEY=VALUE)")
-        raw[path[1]] = value
+    raw = section_overrides(overrides, "source", "bench generate")
     if n < 1 or frames < 1 or stride < 1:
         raise BenchError("-n, --frames and --stride must be >= 1")
     src = make_source(name, source_params(name, raw), seed=seed, clip_size=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 
-from benchmark.config import parse_override
+from benchmark.config import section_overrides
 from benchmark.data.video import VideoError, decode, frame_count
 from benchmark.errors import BenchError
 from benchmark.tasks import make_task, task_params
@@ -24,13 +24,7 @@ def check_video(path: str) -> str | None:
 
 
 def check_task(name: str, overrides: list[str], workers: int = 2) -> tuple[list[dict], int]:
-    raw: dict = {}
-    for item in overrides:
-        path, value = parse_override(item)
-        if path[0] != "task" or len(path) != 2:
-            raise BenchError(f"--set {item}: bench datasets check takes task parameters only (--set task.KEY=VALUE)")
-        raw[path[1]] = value
-    task = make_task(name, task_params(name, raw))
+    task = make_task(name, task_params(name, section_overrides(overrides, "task", "bench datasets check")))
     jobs = []
     for split_name, split in (("train", task.train), ("test", task.test)):
         if not isinstance(split, VideoListSplit):

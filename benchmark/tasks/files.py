@@ -134,14 +134,18 @@ def read_ucf101(p: UCF101Params) -> tuple[list[str], tuple[list[Path], list[int]
     return names, read(f"trainlist0{p.split}.txt", True), read(f"testlist0{p.split}.txt", False)
 
 
+def _official_task(name: str, p, classes: list[str], train: tuple, test: tuple) -> Task:
+    """A task from an official split's (paths, labels) lists."""
+    return Task(name, classes, VideoListSplit(*train, p.short_side), VideoListSplit(*test, p.short_side),
+                info={"split": p.split, "data_root": str(p.data_root)})
+
+
 @TASKS.register("ucf101", "UCF101 (101 classes) from the official distribution: UCF-101/<Class>/*.avi with "
                 "ucfTrainTestlist/ (classInd.txt, trainlist0N.txt, testlist0N.txt); split 1: 9,537 train / "
                 "3,783 test videos.", params=UCF101Params,
                 needs="--data-root DIR holding UCF-101/ and ucfTrainTestlist/; --split 1|2|3")
 def make_ucf101(p: UCF101Params) -> Task:
-    classes, (tr_p, tr_l), (te_p, te_l) = read_ucf101(p)
-    return Task("ucf101", classes, VideoListSplit(tr_p, tr_l, p.short_side), VideoListSplit(te_p, te_l, p.short_side),
-                info={"split": p.split, "data_root": str(p.data_root)})
+    return _official_task("ucf101", p, *read_ucf101(p))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -190,9 +194,7 @@ def read_hmdb51(p: HMDB51Params):
                 "3,570 train / 1,530 test videos per split.", params=HMDB51Params,
                 needs="--data-root DIR holding the class folders and testTrainMulti_7030_splits/; --split 1|2|3")
 def make_hmdb51(p: HMDB51Params) -> Task:
-    classes, (tr_p, tr_l), (te_p, te_l) = read_hmdb51(p)
-    return Task("hmdb51", classes, VideoListSplit(tr_p, tr_l, p.short_side), VideoListSplit(te_p, te_l, p.short_side),
-                info={"split": p.split, "data_root": str(p.data_root)})
+    return _official_task("hmdb51", p, *read_hmdb51(p))
 
 
 # ---------------------------------------------------------------------------------------------------------------
