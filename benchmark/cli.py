@@ -1,6 +1,8 @@
 """`bench`: the command line. Subcommands only parse arguments and call into the package.
 
-Every user error is one line on stderr naming what is wrong and how to fix it, with exit code 2.
+Every user error is one line on stderr naming what is wrong and how to fix it, with exit code 2. Building the
+parser imports nothing heavy (no torch, no OpenCV), so `bench --help` and the listings start at once; each command
+imports what it needs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from benchmark.errors import BenchError
 
 DEFAULT_PROTOCOL = "smoke"
+FORMATS = ("github", "markdown", "latex", "csv", "json", "html")  # benchmark.render.FORMATS
 
 
 class Parser(argparse.ArgumentParser):
@@ -21,16 +24,21 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _format_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
-
-
 def _print_json(data) -> None:
     print(json.dumps(data, indent=1))
 
 
+def _wrap(text: str, width: int = 88) -> str:
+    return "\n".join(textwrap.wrap(text, width))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# runs
+
+
 def cmd_run(args) -> int:
-    from benchmark.report.records import read_records
+    from benchmark.records import read_records
+    from benchmark.render import render
     from benchmark.report.tables import run_table
     from benchmark.run import execute, resolve
 
@@ -38,13 +46,13 @@ def cmd_run(args) -> int:
     record, path = execute(spec, Path(args.results), Path(args.work))
     if record is None:  # not the main process of a torchrun group
         return 0
-    others, _ = read_records(Path(args.results), protocol=record["protocol"], task=record["task"])
-    m = record["metrics"]
+    others, _ = read_records(Path(args.results), protocol=record.protocol, task=record.task)
+    m = record.metrics
     print(f"\nrecord: {path}")
-    print(f"{record['source']} on {record['task']} ({record['protocol']}, seed {record['seed']}): "
-          f"top-1 {m['top1']:.2f}%  top-5 {m['top5']:.2f}%  ({m['test_videos']} test videos x "
-          f"{m['views_per_video']} views)\n")
-    print(run_table(others, mark_run_id=record["run_id"]))
+    if m.get("top1") is not None:
+        print(f"{record.source} on {record.task} ({record.protocol}, seed {record.seed}): top-1 {m['top1']:.2f}%  "
+              f"top-5 {m['top5']:.2f}%  ({m['test_videos']} test videos x {m['views_per_video']} views)\n")
+    print(render(run_table(others, mark_run_id=record.run_id)))
     return 0
 
 
@@ -58,98 +66,6 @@ def _task_overrides(args) -> list[str]:
     return out
 
 
-def cmd_datasets_check(args) -> int:
-    from tabulate import tabulate
-
-    from benchmark.data.check import check_task
-    problems, total = check_task(args.task, _task_overrides(args) + (args.set or []), args.workers)
-    if problems:
-        print(tabulate([[p["split"], p["video"], p["problem"]] for p in problems],
-                       headers=["split", "video", "problem"], tablefmt="github"))
-    print(f"{total - len(problems)} of {total} videos readable; {len(problems)} unreadable or truncated"
-          + (" (runs skip them and count them in their records)" if problems else ""))
-    return 1 if problems else 0
-
-
-def cmd_perturbations(args) -> int:
-    from tabulate import tabulate
-
-    from benchmark.evaluate.perturbations import PERTURBATIONS
-    rows = [[e.name, e.extra["kind"], e.extra["label"], e.description] for e in PERTURBATIONS]
-    if args.format == "json":
-        _print_json([dict(zip(["name", "kind", "figure_label", "description"], r, strict=True)) for r in rows])
-        return 0
-    print(tabulate([[r[0], r[1], r[2], _wrap(r[3], 70)] for r in rows],
-                   headers=["perturbation", "kind", "Yu et al. Fig. 3", "severities 1-5"], tablefmt="simple_grid"))
-    return 0
-
-
-def _records(args, need_protocol: bool = False) -> list[dict]:
-    from benchmark.report.records import read_records
-    protocol, task = args.protocol, args.task
-    if need_protocol and protocol is None:
-        protocol = DEFAULT_PROTOCOL
-    if protocol is not None and task is None and need_protocol:
-        from benchmark.config import load_raw
-        task = load_raw(protocol).get("task", "embedded")
-    records, _ = read_records(Path(args.results), protocol=protocol, task=task)
-    if getattr(args, "source", None):
-        records = [r for r in records if r["source"] in args.source]
-    if getattr(args, "seed", None) is not None:
-        records = [r for r in records if r["seed"] in args.seed]
-    if not records:
-        where = " ".join(f"{k} {v}" for k, v in (("protocol", protocol), ("task", task)) if v)
-        raise BenchError(f"no result records under {args.results}{' for ' + where if where else ''}: run "
-                         f"`bench run` first, or pass --results DIR")
-    return records
-
-
-def cmd_table(args) -> int:
-    from benchmark.report import tables
-    records = _records(args)
-    if args.kind == "main":
-        print(tables.main_table(records, args.format))
-    elif args.kind == "ood":
-        print(tables.ood_table(records, args.format, args.severity))
-    else:
-        print(tables.lowdata_table(records, args.format))
-    return 0
-
-
-def cmd_plot(args) -> int:
-    from benchmark.report.plots import plot
-    records = _records(args, need_protocol=True)
-    title = f"{records[0]['protocol']} / {records[0]['task']}"
-    for path in plot(args.kind, records, Path(args.out), title, args.severity):
-        print(path)
-    return 0
-
-
-def cmd_paper(args) -> int:
-    from benchmark.report.paper import load_paper, regenerate, render
-    from benchmark.report.records import read_records
-    paper = load_paper(args.paper)
-    records, _ = read_records(Path(args.results))
-    print(render(paper, regenerate(paper, records, args.table, args.protocol, args.task), args.format))
-    return 0
-
-
-def cmd_leaderboard(args) -> int:
-    from benchmark.report.leaderboard import build
-    print(build(Path(args.results), Path(args.out)))
-    return 0
-
-
-def cmd_check(args) -> int:
-    from benchmark.report.check import compare, report
-    comparisons = compare(Path(args.results), Path(args.against), args.metric, args.tolerance, args.alpha)
-    print(report(comparisons, args.metric, args.format))
-    bad = [c for c in comparisons if c.regression]
-    print(f"\n{len(bad)} regression(s) in {sum(c.test != 'no reference' for c in comparisons)} compared "
-          f"experiment(s)")
-    return 1 if bad else 0
-
-
 def cmd_generate(args) -> int:
     from benchmark.generate import generate
 
@@ -161,8 +77,94 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def _wrap(text: str, width: int = 88) -> str:
-    return "\n".join(textwrap.wrap(text, width))
+def cmd_datasets_check(args) -> int:
+    from benchmark.tasks.check import check_task
+    from benchmark.render import Column, Table, render
+    problems, total = check_task(args.task, _task_overrides(args) + (args.set or []), args.workers)
+    if problems:
+        print(render(Table([Column("split"), Column("video"), Column("problem")],
+                           [[p["split"], p["video"], p["problem"]] for p in problems])))
+    print(f"{total - len(problems)} of {total} videos readable; {len(problems)} unreadable or truncated"
+          + (" (runs skip them and count them in their records)" if problems else ""))
+    return 1 if problems else 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading records
+
+
+def _records(args, need_protocol: bool = False) -> list:
+    from benchmark.records import read_records
+    protocol, task = args.protocol, args.task
+    if need_protocol and protocol is None:
+        protocol = DEFAULT_PROTOCOL
+    if protocol is not None and task is None and need_protocol:
+        from benchmark.config import load_raw
+        task = load_raw(protocol).get("task", "embedded")
+    records, _ = read_records(Path(args.results), protocol=protocol, task=task)
+    if getattr(args, "source", None):
+        records = [r for r in records if r.source in args.source]
+    if getattr(args, "seed", None) is not None:
+        records = [r for r in records if r.seed in args.seed]
+    if not records:
+        where = " ".join(f"{k} {v}" for k, v in (("protocol", protocol), ("task", task)) if v)
+        raise BenchError(f"no result records under {args.results}{' for ' + where if where else ''}: run "
+                         f"`bench run` first, or pass --results DIR")
+    return records
+
+
+def cmd_table(args) -> int:
+    from benchmark.render import render
+    from benchmark.report import tables
+    kinds = tables.kinds()
+    if args.kind not in kinds:
+        raise BenchError(f"--kind {args.kind!r} is not a table: choose one of {', '.join(kinds)}")
+    table = tables.table(args.kind, _records(args), args.severity)
+    if table is None:
+        raise BenchError(f"no records with {args.kind} results under {args.results} for this selection: run a "
+                         f"protocol that has them (see `bench stages`)")
+    print(render(table, args.format))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from benchmark.report.plots import plot
+    records = _records(args, need_protocol=True)
+    title = f"{records[0].protocol} / {records[0].task}"
+    for path in plot(args.kind, records, Path(args.out), title, args.severity):
+        print(path)
+    return 0
+
+
+def cmd_paper(args) -> int:
+    from benchmark.records import read_records
+    from benchmark.render import render
+    from benchmark.report.paper import load_paper, regenerate, tables
+    paper = load_paper(args.paper)
+    records, _ = read_records(Path(args.results))
+    print(render(tables(paper, regenerate(paper, records, args.table, args.protocol, args.task)), args.format))
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from benchmark.report.leaderboard import build
+    print(build(Path(args.results), Path(args.out)))
+    return 0
+
+
+def cmd_check(args) -> int:
+    from benchmark.render import render
+    from benchmark.report.check import compare, report
+    comparisons = compare(Path(args.results), Path(args.against), args.metric, args.tolerance, args.alpha)
+    print(render(report(comparisons, args.metric), args.format))
+    bad = [c for c in comparisons if c.regression]
+    print(f"\n{len(bad)} regression(s) in {sum(c.test != 'no reference' for c in comparisons)} compared "
+          f"experiment(s)")
+    return 1 if bad else 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# listings: one line per entry; `NAME` for one entry's details
 
 
 def _defaults(params_cls) -> dict:
@@ -170,52 +172,84 @@ def _defaults(params_cls) -> dict:
     return to_dict(params_cls()) if params_cls is not None else {}
 
 
-def cmd_sources(args) -> int:
-    from tabulate import tabulate
-
-    from benchmark.sources import SOURCES
-    entries = list(SOURCES)
+def _listing(args, entries: list, kind: str, extra: dict) -> int:
+    """Print registry entries: JSON (every field), one entry in full, or one line each."""
+    if args.name:
+        entries = [e for e in entries if args.name == e.name or args.name in e.aliases]
+        if not entries:
+            raise BenchError(f"no {kind} called {args.name!r}: `bench {kind}s` lists them")
     if args.format == "json":
-        _print_json([{"name": e.name, "aliases": list(e.aliases), "kind": e.extra["kind"],
+        _print_json([{"name": e.name, "aliases": list(e.aliases), **extra.get(e.name, {}),
                       "description": e.description, "params": _defaults(e.params)} for e in entries])
         return 0
-    rows = [[e.name + "".join(f"\n({a})" for a in e.aliases), e.extra["kind"], _wrap(e.description)]
-            for e in entries]
-    print(tabulate(rows, headers=["source", "kind", "description"], tablefmt="simple_grid"))
+    if args.name:
+        e = entries[0]
+        print(f"{e.name}" + (f" (also: {', '.join(e.aliases)})" if e.aliases else ""))
+        for k, v in extra.get(e.name, {}).items():
+            print(f"{k}: {v}")
+        print(_wrap(e.description))
+        params = _defaults(e.params)
+        if params:
+            print(f"parameters (--set {kind}.KEY=VALUE):")
+            for k, v in params.items():
+                print(f"  {k} = {json.dumps(v)}")
+        return 0
+    width = max(len(e.name) for e in entries)
+    tags = {e.name: " ".join(str(v) for v in extra.get(e.name, {}).values()) for e in entries}
+    tag_width = max(len(t) for t in tags.values())
+    for e in entries:
+        aliases = f" (alias: {', '.join(e.aliases)})" if e.aliases else ""
+        print(f"{e.name:<{width}}  " + (f"{tags[e.name]:<{tag_width}}  " if tag_width else "") + e.summary + aliases)
     return 0
+
+
+def cmd_sources(args) -> int:
+    from benchmark.inits import INITS
+    from benchmark.sources.base import CLIP_SOURCES
+    inits, clips = list(INITS), list(CLIP_SOURCES)
+    extra = {e.name: {"kind": e.cls.kind} for e in inits}
+    extra.update({e.name: {"kind": "clips"} | ({"level": e.level} if e.level else {}) for e in clips})
+    return _listing(args, inits[:1] + clips + inits[1:], "source", extra)
 
 
 def cmd_tasks(args) -> int:
-    from tabulate import tabulate
+    from benchmark.tasks.base import TASKS
+    return _listing(args, list(TASKS), "task", {e.name: {"needs": e.needs} for e in TASKS} if args.format == "json"
+                    or args.name else {})
 
-    from benchmark.tasks import TASKS
-    if args.format == "json":
-        _print_json([{"name": e.name, "description": e.description, "needs": e.extra.get("needs", ""),
-                      "params": _defaults(e.params)} for e in TASKS])
-        return 0
-    rows = [[e.name, _wrap(e.description, 60), _wrap(e.extra.get("needs", ""), 30),
-             _wrap(", ".join(f"{k}={v}" for k, v in _defaults(e.params).items()), 36)] for e in TASKS]
-    print(tabulate(rows, headers=["task", "description", "needs", "parameters (--set task.<key>=...)"],
-                   tablefmt="simple_grid"))
-    return 0
+
+def cmd_perturbations(args) -> int:
+    from benchmark.evaluate.perturbations import PERTURBATIONS
+    return _listing(args, list(PERTURBATIONS), "perturbation",
+                    {e.name: {"kind": e.kind, "figure_label": e.label} for e in PERTURBATIONS})
+
+
+def cmd_stages(args) -> int:
+    from benchmark.stages.base import STAGES
+    return _listing(args, list(STAGES), "stage", {e.name: {"needs": ",".join(e.stage.needs) or "-"} for e in STAGES})
 
 
 def cmd_protocols(args) -> int:
-    from tabulate import tabulate
-
-    from benchmark.config import load_protocol, protocol_names, to_dict
-    protocols = [load_protocol(n) for n in protocol_names()]
+    from benchmark.config import protocol_names, to_dict
+    from benchmark.stages.base import load_protocol
+    names = [args.name] if args.name else protocol_names()
+    protocols = [load_protocol(n) for n in names]
     if args.format == "json":
         _print_json([to_dict(p) for p in protocols])
         return 0
-    rows = []
+    if args.name:
+        import yaml
+        print(yaml.safe_dump(to_dict(protocols[0]), sort_keys=False, width=118).rstrip())
+        return 0
+    width = max(len(p.name) for p in protocols)
     for p in protocols:
-        c, pt, ft = p.clip, p.pretrain, p.finetune
-        rows.append([p.name, p.model.size, f"{c.frames}x{c.size}^2", f"{pt.epochs} x {pt.epoch_size}",
-                     ft.epochs, p.task, _wrap(p.description, 60)])
-    print(tabulate(rows, headers=["protocol", "model", "clip", "pretrain epochs x clips", "finetune epochs",
-                                  "task", "description"], tablefmt="simple_grid"))
+        c, pt = p.clip, p.pretrain
+        print(f"{p.name:<{width}}  {p.model.size:<5} {c.frames}x{c.size}^2  {pt.epochs:>4} x {pt.epoch_size:<5}  "
+              f"{p.task:<8}  {p.description}")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,10 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
 
     run = sub.add_parser("run", help="pretrain on a source, finetune, evaluate, write a result record",
-                         description="Pretrain VideoMAE on a source, finetune and evaluate on a task, write one "
-                                     "result record and print the table of records for the protocol and task. "
-                                     "Runs unchanged under `torchrun --nproc_per_node N $(which bench) run ...`.")
-    run.add_argument("--source", required=True, help="pretraining source (see `bench sources`)")
+                         description="Run the protocol's stages (pretrain on a source, finetune, evaluate, and any "
+                                     "enabled probe) and write one result record; print the table of records for "
+                                     "the protocol and task. Runs unchanged under `torchrun --nproc_per_node N "
+                                     "$(which bench) run ...`.")
+    run.add_argument("--source", required=True, help="pretraining source or init (see `bench sources`)")
     run.add_argument("--protocol", default=DEFAULT_PROTOCOL,
                      help=f"protocol name or YAML file (default: {DEFAULT_PROTOCOL}; see `bench protocols`)")
     run.add_argument("--task", default=None, help="downstream task (default: the protocol's; see `bench tasks`)")
@@ -243,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="write a source's clips as mp4 files plus a contact sheet",
                          description="Write clips 0..n-1 of a source (as a run with the same seed sees them, "
                                      "before the training crop) as mp4 files and one contact-sheet PNG.")
-    gen.add_argument("--source", required=True, help="pretraining source (see `bench sources`)")
+    gen.add_argument("--source", required=True, help="clip source (see `bench sources`)")
     gen.add_argument("-n", type=int, default=8, help="number of clips (default: 8)")
     gen.add_argument("--out", default=None, help="output folder (default: previews/<source>)")
     gen.add_argument("--frames", type=int, default=16, help="frames per clip (default: 16)")
@@ -253,19 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--set", action="append", metavar="source.KEY=VALUE", help="a source parameter; repeatable")
     gen.set_defaults(func=cmd_generate)
 
-    from benchmark.report.tables import FORMATS
     results_help = "result record folder (default: runs/results)"
     table = sub.add_parser("table", help="tables over result records (mean and 95%% CI over seeds)",
-                           description="One row per source (and configuration variant): mean top-1 with a 95% "
-                                       "bootstrap CI over seeds; --kind ood: per-perturbation accuracy, difference "
-                                       "from clean and relative robustness; --kind lowdata: the low-data curve.")
-    table.add_argument("--kind", choices=["main", "ood", "lowdata"], default="main")
+                           description="main: one row per source (and configuration variant) with every stage's "
+                                       "metrics as mean [95% CI] over seeds; ood: per-perturbation accuracy and "
+                                       "difference from clean; lowdata: the low-data curve.")
+    table.add_argument("--kind", default="main", help="main (default), ood or lowdata (see `bench stages`)")
     table.add_argument("--severity", type=int, default=None, help="ood: one severity (default: mean over all)")
     plot = sub.add_parser("plot", help="plots over result records (PNG and SVG)",
                           description="progression: top-1 per source in the registry (paper) order; lowdata: "
                                       "accuracy vs training videos per class with CI bands; ood: accuracy per "
                                       "perturbation.")
-    plot.add_argument("kind", choices=["progression", "lowdata", "ood"])
+    plot.add_argument("kind", help="progression, lowdata or ood")
     plot.add_argument("--out", default="runs/plots", help="output folder (default: runs/plots)")
     plot.add_argument("--severity", type=int, default=None, help="ood: one severity (default: mean over all)")
     for p, func in ((table, cmd_table), (plot, cmd_plot)):
@@ -301,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "3+ seeds on both sides: Welch t-test, else a fixed tolerance.")
     check_.add_argument("--against", required=True, help="folder of reference records (e.g. results/reference)")
     check_.add_argument("--results", default="runs/results", help="fresh records (default: runs/results)")
-    check_.add_argument("--metric", choices=["top1", "top5"], default="top1")
+    check_.add_argument("--metric", default="top1", help="the metric compared (default: top1; e.g. knn.top1)")
     check_.add_argument("--tolerance", type=float, default=1.0, help="points below the reference (default: 1.0)")
     check_.add_argument("--alpha", type=float, default=0.05, help="test level with 3+ seeds (default: 0.05)")
     check_.add_argument("--format", choices=FORMATS, default="github")
@@ -320,12 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--workers", type=int, default=2, help="decoding processes (default: 2)")
     check.set_defaults(func=cmd_datasets_check)
 
-    for name, func, text in [("sources", cmd_sources, "list the registered pretraining sources"),
-                             ("protocols", cmd_protocols, "list the protocols"),
-                             ("tasks", cmd_tasks, "list the downstream tasks"),
-                             ("perturbations", cmd_perturbations, "list the test-time perturbations (UCF101-P)")]:
-        p = sub.add_parser(name, help=text, description=text)
-        _format_arg(p)
+    for name, func, text in [("sources", cmd_sources, "the pretraining sources and inits"),
+                             ("protocols", cmd_protocols, "the protocols"),
+                             ("tasks", cmd_tasks, "the downstream tasks"),
+                             ("perturbations", cmd_perturbations, "the test-time perturbations (UCF101-P)"),
+                             ("stages", cmd_stages, "the stages a run can have")]:
+        p = sub.add_parser(name, help=f"list {text}", description=f"List {text}, one line each; NAME: one in full.")
+        p.add_argument("name", nargs="?", default=None, help="show this one in full")
+        p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
         p.set_defaults(func=func)
     return parser
 
@@ -343,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `bench sources | head -1`: the reader left; say nothing more
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -5,8 +5,11 @@ size, clip geometry, the pretraining recipe, the finetuning recipe and the evalu
 configuration of a run (protocol + source and its parameters + task and its parameters + seed) is a plain dict;
 its hash names cached checkpoints and result records.
 
-The schema below is the single place where keys, types, defaults and allowed ranges live. Any key not in it, or a
-value of the wrong type, is a one-line `BenchError` naming the dotted key.
+The schema below is the single place where keys, types, defaults and allowed ranges live: its defaults are the
+official VideoMAE recipe, so a protocol without `base:` and one with `base: videomae` are the same. The core
+sections (model, clip, pretrain, finetune, evaluate, runtime) are read by the training and evaluation code; a stage
+that needs a section of its own declares it in its module (`benchmark/stages/`) and `build_protocol` takes it from
+there. Any key not in the schema, or a value of the wrong type, is a one-line `BenchError` naming the dotted key.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _f(default: Any, *, min: float | None = None, max: float | None = None, gt: float | None = None,
-       doc: str = "") -> Any:
+def param(default: Any, *, min: float | None = None, max: float | None = None, gt: float | None = None,
+          doc: str = "") -> Any:
     """A schema field with an allowed range, checked by `build`."""
     meta = {"min": min, "max": max, "gt": gt, "doc": doc}
     if isinstance(default, (list, dict)):
@@ -43,105 +46,80 @@ def _f(default: Any, *, min: float | None = None, max: float | None = None, gt: 
 @dataclass
 class ModelConfig:
     size: Literal["tiny", "small", "base", "large", "huge"] = "base"
-    patch_size: int = _f(16, gt=0)
-    tubelet_size: int = _f(2, gt=0)
-    decoder_depth: int | None = _f(None, gt=0, doc="None: the official scripts' depth for the size")
+    patch_size: int = param(16, gt=0)
+    tubelet_size: int = param(2, gt=0)
+    decoder_depth: int | None = param(None, gt=0, doc="None: the official scripts' depth for the size")
 
 
 @dataclass
 class ClipConfig:
-    frames: int = _f(16, gt=0)
-    size: int = _f(224, gt=0)
+    frames: int = param(16, gt=0)
+    size: int = param(224, gt=0)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
 
 @dataclass
 class PretrainConfig:
-    epochs: int = _f(800, min=0, doc="0 skips pretraining (finetune from the random init)")
-    epoch_size: int = _f(9537, gt=0, doc="clips per (virtual) epoch, the same for every source")
-    warmup_epochs: float = _f(40, min=0)
-    batch_size: int = _f(192, gt=0, doc="clips per optimizer step, summed over all processes")
-    base_lr: float = _f(1.5e-4, gt=0, doc="lr = base_lr * batch_size / 256 (also min_lr, warmup_lr)")
-    min_lr: float = _f(1e-5, min=0)
-    warmup_lr: float = _f(1e-6, min=0)
-    weight_decay: float = _f(0.05, min=0)
+    epochs: int = param(800, min=0, doc="0 skips pretraining (finetune from the random init)")
+    epoch_size: int = param(9537, gt=0, doc="clips per (virtual) epoch, the same for every source")
+    warmup_epochs: float = param(40, min=0)
+    batch_size: int = param(2048, gt=0, doc="clips per optimizer step, summed over all processes")
+    base_lr: float = param(1.5e-4, gt=0, doc="lr = base_lr * batch_size / 256 (also min_lr, warmup_lr)")
+    min_lr: float = param(1e-5, min=0)
+    warmup_lr: float = param(1e-6, min=0)
+    weight_decay: float = param(0.05, min=0)
     betas: tuple[float, float] = (0.9, 0.95)
-    clip_grad: float | None = _f(None, gt=0)
-    mask_ratio: float = _f(0.9, min=0, max=0.99)
-    stride: int = _f(4, gt=0, doc="temporal sampling stride of source videos (ignored by PMG)")
-    crop_scales: list[float] = _f([1.0, 0.875, 0.75, 0.66], doc="GroupMultiScaleCrop scales")
+    clip_grad: float | None = param(None, gt=0)
+    mask_ratio: float = param(0.9, min=0, max=0.99)
+    stride: int = param(4, gt=0, doc="temporal sampling stride of source videos (ignored by PMG)")
+    crop_scales: list[float] = param([1.0, 0.875, 0.75, 0.66], doc="GroupMultiScaleCrop scales")
     flip: bool = False
 
 
 @dataclass
 class FinetuneConfig:
-    epochs: int = _f(100, gt=0)
-    warmup_epochs: float = _f(5, min=0)
-    batch_size: int = _f(128, gt=0, doc="videos per optimizer step, summed over all processes")
-    repeated_aug: int = _f(1, gt=0, doc="augmented clips per video per step (VideoMAE --num_sample)")
-    base_lr: float = _f(5e-4, gt=0, doc="lr = base_lr * batch_size / 256 (also min_lr, warmup_lr)")
-    min_lr: float = _f(1e-6, min=0)
-    warmup_lr: float = _f(1e-6, min=0)
-    layer_decay: float = _f(0.75, gt=0, max=1)
-    weight_decay: float = _f(0.05, min=0)
+    enabled: bool = param(True, doc="false: no end-to-end finetuning (and no evaluate or lowdata stage); the "
+                                 "probes still run")
+    epochs: int = param(100, gt=0)
+    warmup_epochs: float = param(5, min=0)
+    batch_size: int = param(384, gt=0, doc="videos per optimizer step, summed over all processes")
+    repeated_aug: int = param(2, gt=0, doc="augmented clips per video per step (VideoMAE --num_sample)")
+    base_lr: float = param(1e-3, gt=0, doc="lr = base_lr * batch_size / 256 (also min_lr, warmup_lr)")
+    min_lr: float = param(1e-6, min=0)
+    warmup_lr: float = param(1e-6, min=0)
+    layer_decay: float = param(0.75, gt=0, max=1)
+    weight_decay: float = param(0.05, min=0)
     betas: tuple[float, float] = (0.9, 0.999)
-    clip_grad: float | None = _f(None, gt=0)
-    drop_path: float = _f(0.1, min=0, max=1)
-    fc_dropout: float = _f(0.0, min=0, max=1, doc="dropout before the classification head")
-    mixup: float = _f(0.8, min=0)
-    cutmix: float = _f(1.0, min=0)
-    mixup_prob: float = _f(1.0, min=0, max=1)
-    mixup_switch_prob: float = _f(0.5, min=0, max=1)
-    label_smoothing: float = _f(0.1, min=0, max=1)
+    clip_grad: float | None = param(None, gt=0)
+    drop_path: float = param(0.1, min=0, max=1)
+    fc_dropout: float = param(0.0, min=0, max=1, doc="dropout before the classification head")
+    mixup: float = param(0.8, min=0)
+    cutmix: float = param(1.0, min=0)
+    mixup_prob: float = param(1.0, min=0, max=1)
+    mixup_switch_prob: float = param(0.5, min=0, max=1)
+    label_smoothing: float = param(0.1, min=0, max=1)
     randaug: str | None = "rand-m7-n4-mstd0.5-inc1"
-    reprob: float = _f(0.25, min=0, max=1, doc="random erasing probability")
-    stride: int = _f(4, gt=0)
+    reprob: float = param(0.25, min=0, max=1, doc="random erasing probability")
+    stride: int = param(4, gt=0)
     crop_scale: tuple[float, float] = (0.08, 1.0)
     crop_ratio: tuple[float, float] = (0.75, 1.3333333)
-    flip: bool = _f(True, doc="horizontal flip, applied only if the task says it keeps labels")
-    mode: Literal["full", "linear"] = _f("full", doc="full: end-to-end finetuning; linear: linear probe on the "
+    flip: bool = param(True, doc="horizontal flip, applied only if the task says it keeps labels")
+    mode: Literal["full", "linear"] = param("full", doc="full: end-to-end finetuning; linear: linear probe on the "
                                                     "frozen encoder (BatchNorm without affine, then the head)")
     optimizer: Literal["adamw", "sgd"] = "adamw"
-    momentum: float = _f(0.9, min=0, max=1, doc="SGD momentum")
+    momentum: float = param(0.9, min=0, max=1, doc="SGD momentum")
 
 
 @dataclass
 class EvaluateConfig:
-    test_clips: int = _f(5, gt=0)
+    test_clips: int = param(5, gt=0)
     test_crops: Literal[1, 3] = 3
-    batch_size: int = _f(8, gt=0, doc="video-conditions (each K x crops views) per forward pass and process")
-    perturbations: list[str] = _f([], doc="UCF101-P perturbations evaluated besides the clean test set")
-    severities: list[int] = _f([1, 2, 3, 4, 5], doc="severities (1-5) of every listed perturbation")
-    perturbation_seed: int = _f(0, doc="seeds the random parts of perturbations: the same perturbed test set "
+    batch_size: int = param(4, gt=0, doc="video-conditions (each K x crops views) per forward pass and process")
+    perturbations: list[str] = param([], doc="UCF101-P perturbations evaluated besides the clean test set")
+    severities: list[int] = param([1, 2, 3, 4, 5], doc="severities (1-5) of every listed perturbation")
+    perturbation_seed: int = param(0, doc="seeds the random parts of perturbations: the same perturbed test set "
                                        "for every run")
-
-    def validate(self, where: str) -> None:
-        from benchmark.evaluate.perturbations import PERTURBATIONS
-        for name in self.perturbations:
-            if name not in PERTURBATIONS:
-                raise BenchError(f"key {where}.perturbations: unknown perturbation {name!r}; choose from "
-                                 f"{', '.join(PERTURBATIONS.names())}")
-        bad = [s for s in self.severities if s not in (1, 2, 3, 4, 5)]
-        if bad:
-            raise BenchError(f"key {where}.severities must hold values in 1..5, got {bad[0]}")
-
-
-@dataclass
-class LowDataConfig:
-    """Low-data finetuning: class-balanced, nested subsets of the training set (each smaller one inside the
-    larger ones for the same subset seed), each finetuned from the same pretrained weights and evaluated."""
-
-    per_class: list[int] = _f([], doc="training videos per class, e.g. [1, 5, 10]")
-    fractions: list[float] = _f([], doc="fractions of every class's training videos, e.g. [0.01, 0.1]")
-    subset_seeds: list[int] = _f([0, 1, 2], doc="one subset draw (and one finetuning) per seed and point")
-    steps: int | None = _f(None, gt=0, doc="optimizer steps per point; None: finetune.epochs over the subset")
-
-    def validate(self, where: str) -> None:
-        if any(k < 1 for k in self.per_class) or any(not 0 < f <= 1 for f in self.fractions):
-            raise BenchError(f"key {where}.per_class must be >= 1 and {where}.fractions in (0, 1]")
-        if (self.per_class or self.fractions) and not self.subset_seeds:
-            raise BenchError(f"key {where}.subset_seeds must name at least one seed")
 
 
 @dataclass
@@ -151,14 +129,17 @@ class RuntimeConfig:
     device: str = "auto"
     amp: Literal["auto", "bf16", "off"] = "auto"
     compile: Literal["auto", "on", "off"] = "auto"
-    workers: int = _f(2, min=0)
-    checkpoint_every: int = _f(200, min=0, doc="optimizer steps between checkpoints (0: only at the end)")
-    log_every: int = _f(10, gt=0)
+    workers: int = param(8, min=0, doc="data loader processes per training process")
+    checkpoint_every: int = param(500, min=0, doc="optimizer steps between checkpoints (0: only at the end)")
+    log_every: int = param(20, gt=0, doc="optimizer steps per log.jsonl line")
     progress: bool = True
 
 
 @dataclass
 class Protocol:
+    """A resolved protocol: the core sections, per-source and per-task parameter sections, and the sections that
+    stages declare for themselves (`sections`, read as attributes: `p.lowdata`)."""
+
     name: str = ""
     description: str = ""
     task: str = "embedded"
@@ -167,10 +148,16 @@ class Protocol:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-    lowdata: LowDataConfig = field(default_factory=LowDataConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("sections") or {}
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"protocol has no section {name!r}")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -316,6 +303,9 @@ def build(cls: type, data: Mapping[str, Any], where: str) -> Any:
 
 def to_dict(obj: Any) -> Any:
     """Dataclasses -> plain JSON-able data (tuples become lists)."""
+    if isinstance(obj, Protocol):  # stage sections sit beside the core ones, as in the YAML
+        out = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.name != "sections"}
+        return {**out, **{k: to_dict(v) for k, v in obj.sections.items()}}
     if dataclasses.is_dataclass(obj):
         return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
@@ -410,9 +400,22 @@ def set_path(data: dict, path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
-def load_protocol(name: str, overrides: list[str] = ()) -> Protocol:
-    raw = load_raw(name)
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     for item in overrides:
         path, value = parse_override(item)
         set_path(raw, path, value)
-    return build(Protocol, raw, "")
+    return raw
+
+
+def build_protocol(raw: Mapping[str, Any], sections: Mapping[str, type]) -> Protocol:
+    """A Protocol from plain data: core keys by the schema above, the keys of `sections` (section name -> a stage's
+    dataclass) by theirs. Sections not given take their defaults."""
+    core = {f.name for f in dataclasses.fields(Protocol)} - {"sections"}
+    for k in raw:
+        if k not in core and k not in sections:
+            raise BenchError(f"unknown key {k}: valid keys at the top level are "
+                             f"{', '.join(sorted(core | set(sections)))}")
+    proto = build(Protocol, {k: v for k, v in raw.items() if k in core}, "")
+    proto.sections = {name: _convert(cls, {} if raw.get(name) is None else raw[name], name)
+                      for name, cls in sections.items()}
+    return proto

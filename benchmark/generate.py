@@ -6,37 +6,38 @@ Clips are written as the source makes them (native resolution, before the traini
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import av
 import numpy as np
-from PIL import Image
 
 from benchmark.config import section_overrides
 from benchmark.errors import BenchError
-from benchmark.sources import SOURCES, make_source, source_params
+from benchmark.runtime import atomic_write
+from benchmark.sources.base import CLIP_SOURCES, make_source, source_params
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int = 25) -> None:
     """uint8 (T, H, W, 3) -> H.264 mp4 (yuv420p; odd sides are padded by one pixel), written atomically."""
+    import av
     t, h, w, _ = frames.shape
     if h % 2 or w % 2:
         frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.mp4")
-    with av.open(str(tmp), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18"}
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
-        container.mux(stream.encode())
-    os.replace(tmp, path)
+
+    def encode(f) -> None:
+        with av.open(f, "w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": "18"}
+            for frame in frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
+            container.mux(stream.encode())
+    atomic_write(path, encode)
 
 
 def contact_sheet(clips: list[np.ndarray], columns: int = 8, tile: int = 128, gap: int = 2) -> np.ndarray:
     """One row per clip, `columns` evenly spaced frames per row, each frame scaled to `tile` px high."""
+    from PIL import Image
     rows = []
     for clip in clips:
         picks = np.linspace(0, len(clip) - 1, min(columns, len(clip))).round().astype(int)
@@ -52,9 +53,12 @@ def contact_sheet(clips: list[np.ndarray], columns: int = 8, tile: int = 128, ga
 
 def generate(source: str, overrides: list[str], seed: int, n: int, frames: int, stride: int, out: Path,
              fps: int = 25) -> list[Path]:
-    name = SOURCES.canonical(source)
-    if SOURCES.get(name).extra["kind"] != "clips":
-        raise BenchError(f"source {name!r} has no clips to generate (it is {SOURCES.get(name).extra['kind']!r})")
+    from PIL import Image
+
+    from benchmark.inits import source_entry
+    name = source_entry(source).name
+    if name not in CLIP_SOURCES:
+        raise BenchError(f"source {name!r} has no clips to generate (it is an init, not a clip source)")
     raw = section_overrides(overrides, "source", "bench generate")
     if n < 1 or frames < 1 or stride < 1:
         raise BenchError("-n, --frames and --stride must be >= 1")
@@ -67,5 +71,5 @@ def generate(source: str, overrides: list[str], seed: int, n: int, frames: int, 
         paths.append(out / f"{name}-s{seed}-{i:03d}.mp4")
         write_mp4(paths[-1], clip, fps)
     sheet = out / f"{name}-s{seed}-contact-sheet.png"
-    Image.fromarray(contact_sheet(clips)).save(sheet)
+    atomic_write(sheet, lambda f: Image.fromarray(contact_sheet(clips)).save(f, format="PNG"))
     return paths + [sheet]

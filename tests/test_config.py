@@ -1,8 +1,9 @@
 import pytest
 
 from benchmark import config
-from benchmark.config import Protocol, build, load_protocol, stable_hash
+from benchmark.config import Protocol, build, stable_hash
 from benchmark.errors import BenchError
+from benchmark.stages.base import load_protocol
 
 
 def test_every_shipped_protocol_validates():
@@ -98,4 +99,4 @@ def test_every_protocol_resolves_into_a_run():
     for name in config.protocol_names():
         spec = resolve(name, "natural", None, 0, ["task.data_root=/nonexistent"]
                        if load_protocol(name).task != "embedded" else [])
-        assert len(spec.config_hash()) == 16 and spec.pretrain_hash() is not None
+        assert len(spec.config_hash()) == 16 and spec.keys["pretrain"] is not None

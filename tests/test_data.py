@@ -4,31 +4,32 @@ import numpy as np
 import pytest
 import torch
 
+from benchmark.data import sampling as S
 from benchmark.data import transforms as T
 from benchmark.data.images import BUNDLED_IMAGE_NAMES, bundled_image
 from benchmark.data.video import VideoError, bundled_videos, decode, frame_count
 from benchmark.errors import BenchError
-from benchmark.sources import make_source, source_params
-from benchmark.tasks import make_task, task_params
+from benchmark.sources.base import make_source, source_params
+from benchmark.tasks.base import make_task, task_params
 
 
 def test_train_indices_are_a_strided_window_inside_the_video():
     rng = np.random.default_rng(0)
     for _ in range(50):
-        idx = T.train_indices(100, 16, 4, rng)
+        idx = S.train_indices(100, 16, 4, rng)
         assert len(idx) == 16 and idx[0] >= 0 and idx[-1] <= 99
         assert (np.diff(idx) == 4).all()
-    short = T.train_indices(10, 8, 2, rng)  # a window longer than the video repeats the last frame
+    short = S.train_indices(10, 8, 2, rng)  # a window longer than the video repeats the last frame
     assert short.tolist() == [0, 2, 4, 6, 8, 9, 9, 9]
 
 
 def test_test_windows_follow_videomae_sampling_on_the_strided_sequence():
     sequence = np.arange(0, 100, 4)  # 25 frames at stride 4
-    clips = T.test_windows(sequence, 16, 5)  # starts int(k * 9 / 4): 0, 2, 4, 6, 9
+    clips = S.test_windows(sequence, 16, 5)  # starts int(k * 9 / 4): 0, 2, 4, 6, 9
     assert [int(c[0]) for c in clips] == [0, 8, 16, 24, 36]
     assert all((np.diff(c) == 4).all() for c in clips) and clips[-1][-1] == 96
-    assert int(T.test_windows(sequence, 16, 1)[0][0]) == 16  # one clip: the centre (start 4)
-    short = T.test_windows(np.arange(0, 10, 2), 8, 2)  # 5 frames: the last one repeats
+    assert int(S.test_windows(sequence, 16, 1)[0][0]) == 16  # one clip: the centre (start 4)
+    short = S.test_windows(np.arange(0, 10, 2), 8, 2)  # 5 frames: the last one repeats
     assert short[0].tolist() == [0, 2, 4, 6, 8, 8, 8, 8] and short[1].tolist() == short[0].tolist()
 
 
@@ -37,7 +38,7 @@ def test_multiscale_crop_uses_the_scale_grid_and_fixed_offsets():
     sides = {int(240 * s) for s in (1, 0.875, 0.75, 0.66)}
     seen = set()
     for _ in range(300):
-        y, x, h, w = T.multiscale_crop_box(240, 320, 224, (1, 0.875, 0.75, 0.66), rng)
+        y, x, h, w = S.multiscale_crop_box(240, 320, 224, (1, 0.875, 0.75, 0.66), rng)
         assert {h, w} <= sides | {224} and 0 <= y <= 240 - h and 0 <= x <= 320 - w
         seen.add((y, x, h, w))
         hs, ws = (240 - h) // 4, (320 - w) // 4
@@ -48,7 +49,7 @@ def test_multiscale_crop_uses_the_scale_grid_and_fixed_offsets():
 def test_random_resized_crop_box_respects_scale_and_bounds():
     rng = np.random.default_rng(0)
     for _ in range(200):
-        y, x, h, w = T.random_resized_crop_box(120, 160, (0.3, 1.0), (0.75, 1.333), rng)
+        y, x, h, w = S.random_resized_crop_box(120, 160, (0.3, 1.0), (0.75, 1.333), rng)
         assert 0 <= y and y + h <= 120 and 0 <= x and x + w <= 160
         assert h * w >= 0.3 * 120 * 160 * 0.95
 
@@ -162,10 +163,10 @@ class StillSplit:
 
 
 def test_randaugment_is_one_draw_per_clip_and_deterministic():
-    from benchmark.config import load_protocol
     from benchmark.data.datasets import FinetuneClips
+    from benchmark.stages.base import load_protocol
     p = load_protocol("smoke", ["finetune.randaug=rand-m9-n4-mstd0.5-inc1", "finetune.repeated_aug=2"])
-    data = FinetuneClips(StillSplit(), p, seed=0, flip_ok=True)
+    data = FinetuneClips(StillSplit(), p.clip, p.finetune, seed=0, flip_ok=True)
     item = data[(5, 0)]
     clips = item["video"]
     assert clips.shape == (2, 3, 8, 64, 64) and item["label"].tolist() == [0, 0]
@@ -177,11 +178,12 @@ def test_randaugment_is_one_draw_per_clip_and_deterministic():
 
 
 def test_random_erasing_follows_videomae_one_box_per_frame():
-    from benchmark.config import load_protocol
     from benchmark.data.datasets import FinetuneClips
+    from benchmark.stages.base import load_protocol
     p = load_protocol("smoke", ["finetune.reprob=1.0", "finetune.randaug=null"])
-    clip = FinetuneClips(StillSplit(), p, seed=0, flip_ok=False)[(1, 0)]["video"][0]
-    plain = FinetuneClips(StillSplit(), load_protocol("smoke"), seed=0, flip_ok=False)[(1, 0)]["video"][0]
+    clip = FinetuneClips(StillSplit(), p.clip, p.finetune, seed=0, flip_ok=False)[(1, 0)]["video"][0]
+    smoke = load_protocol("smoke")
+    plain = FinetuneClips(StillSplit(), smoke.clip, smoke.finetune, seed=0, flip_ok=False)[(1, 0)]["video"][0]
     erased = (clip != plain).any(0)  # (T, H, W)
     assert all(erased[t].any() for t in range(8))
     assert not all(torch.equal(erased[0], erased[t]) for t in range(1, 8))

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.config import LowDataConfig, load_protocol
 from benchmark.errors import BenchError
 from benchmark.evaluate.lowdata import class_orders, points, subset
+from benchmark.stages.base import load_protocol
 from tests.test_run import bench_run, final_weights
 
 
@@ -26,7 +26,7 @@ def test_lowdata_subsets_are_balanced_nested_and_deterministic():
     assert np.bincount([labels[i] for i in frac]).tolist() == [2, 2, 2, 2, 3]  # round(0.1 n_c), per class
     assert set(subset(orders, fraction=0.05)) <= set(frac)
     assert subset(orders, per_class=100) == sorted(range(len(labels)))  # capped at the class size
-    assert points(LowDataConfig(per_class=[5, 1], fractions=[0.5])) == [
+    assert points([5, 1], [0.5]) == [
         {"per_class": 1, "fraction": None}, {"per_class": 5, "fraction": None}, {"per_class": None, "fraction": 0.5}]
     with pytest.raises(BenchError, match="lowdata.per_class must be >= 1"):
         load_protocol("smoke", ["lowdata.per_class=[0]"])

@@ -19,7 +19,7 @@ def test_generate_writes_decodable_mp4s_and_a_contact_sheet(tmp_path, capsys):
     assert video.shape[0] == 6 and video.dtype == np.uint8
     sheet = np.asarray(Image.open(tmp_path / "natural-s0-contact-sheet.png"))
     assert sheet.shape[0] == 2 * 128 + 2  # one row per clip
-    from benchmark.sources import make_source, source_params
+    from benchmark.sources.base import make_source, source_params
     same = make_source("natural", source_params("natural", {}), seed=0, clip_size=0).clip(0, 6, 2)
     assert np.abs(video.astype(int) - same.astype(int)).mean() < 6  # the mp4 holds clip 0 (lossy codec)
 

@@ -17,23 +17,23 @@ def rng(seed=0):
     return np.random.default_rng(seed)
 
 
-SPATIAL = [e.name for e in P.PERTURBATIONS if e.extra["kind"] == "spatial"]
-TEMPORAL = [e.name for e in P.PERTURBATIONS if e.extra["kind"] == "temporal"]
+SPATIAL = [e.name for e in P.PERTURBATIONS if e.kind == "spatial"]
+TEMPORAL = [e.name for e in P.PERTURBATIONS if e.kind == "temporal"]
 
 
 def test_the_figure3_set_and_sampling_are_registered():
     assert len(P.FIGURE3) == 14 and set(P.FIGURE3) <= set(SPATIAL + TEMPORAL)
     assert set(SPATIAL + TEMPORAL) == set(P.FIGURE3) | {"sampling"}
-    assert [P.get(n).label for n in P.FIGURE3] == ["translate", "rotate", "imgrotate", "shot", "speckle", "gauss",
-                                                   "impulse", "defocus", "zoom", "jpeg", "freeze", "boxjumble",
-                                                   "jumble", "reverse"]
+    labels = [P.PERTURBATIONS.get(n).label for n in P.FIGURE3]
+    assert labels == ["translate", "rotate", "imgrotate", "shot", "speckle", "gauss", "impulse", "defocus", "zoom",
+                      "jpeg", "freeze", "boxjumble", "jumble", "reverse"]
 
 
 @pytest.mark.parametrize("name", SPATIAL)
 @pytest.mark.parametrize("sev", [1, 5])
 def test_spatial_uint8_in_uint8_out_and_deterministic(name, sev):
     x = clip()
-    f = P.get(name).apply
+    f = P.PERTURBATIONS.get(name).apply
     a, b = f(x, sev, rng(1)), f(x, sev, rng(1))
     assert a.dtype == np.uint8 and a.shape == x.shape
     assert np.array_equal(a, b)
@@ -45,7 +45,8 @@ def test_spatial_uint8_in_uint8_out_and_deterministic(name, sev):
                                   "impulse_noise"])
 def test_random_perturbations_depend_on_the_seed(name):
     x = clip()
-    assert not np.array_equal(P.get(name).apply(x, 3, rng(1)), P.get(name).apply(x, 3, rng(2)))
+    apply = P.PERTURBATIONS.get(name).apply
+    assert not np.array_equal(apply(x, 3, rng(1)), apply(x, 3, rng(2)))
 
 
 def mse(a, b):
@@ -56,7 +57,7 @@ def mse(a, b):
                                   "speckle_noise", "impulse_noise", "static_rotate"])
 def test_error_grows_with_severity(name):
     x = clip()
-    errors = [mse(P.get(name).apply(x, s, rng(0)), x) for s in P.SEVERITIES]
+    errors = [mse(P.PERTURBATIONS.get(name).apply(x, s, rng(0)), x) for s in P.SEVERITIES]
     assert errors == sorted(errors) and errors[0] < errors[-1], errors
 
 

@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from benchmark.cli import main
-from benchmark.sources import make_source, source_params
+from benchmark.sources.base import make_source, source_params
 from benchmark.sources.mixture import interleave, shares
-from benchmark.sources.pmg import BORDERS, INTERPOLATIONS, TRANSFORMS, draw_motion, mixup, render, warp
+from benchmark.sources.pmg import TRANSFORMS, draw_motion, mixup, render, warp
 from tests.test_run import bench_run
 
 
@@ -45,7 +45,7 @@ def test_each_transform_applied_to_frame_t_gives_frame_t_plus_1(name):
         for t in range(7):
             x = clip[t]
             if motion.matrix is not None:
-                x = warp(x, motion.matrix, INTERPOLATIONS["bilinear"], BORDERS["reflect"])
+                x = warp(x, motion.matrix, "bilinear", "reflect")
             if motion.photometric is not None:
                 x = motion.photometric(x, 1)
             assert np.array_equal(x, clip[t + 1]), f"{name}: frame {t + 1} is not f(frame {t})"
@@ -58,7 +58,7 @@ def test_composed_mode_warps_the_first_frame_once_per_frame_and_blurs_less():
     rec, comp = src.motion_clip(0, 0, 12), flat.motion_clip(0, 0, 12)
     first, motion = src.draw(np.random.default_rng([0, 0, 0]))
     m = np.linalg.matrix_power(motion.matrix, 11)
-    assert np.array_equal(comp[-1], warp(first, m, INTERPOLATIONS["bilinear"], BORDERS["reflect"]))
+    assert np.array_equal(comp[-1], warp(first, m, "bilinear", "reflect"))
     assert np.abs(rec[-1].astype(int) - comp[-1]).mean() < 20  # the same motion
     sharp = [np.abs(np.diff(c[-1].astype(int), axis=1)).mean() for c in (rec, comp)]
     assert sharp[0] < sharp[1]  # re-warping every step accumulates interpolation blur
@@ -178,7 +178,7 @@ def test_pmg_on_synthetic_images_runs_offline():
     ("source.mix_alpha=0", "key source.mix_alpha must be > 0"),
     ("source.border=mirror", "key source.border must be one of"),
     ("source.images=/nonexistent/folder", "neither one of bundled"),
-    ("source.images=fractal:x", "only the synthetic pools take a size"),
+    ("source.images=fractal:x", "the size after ':' must be a whole number >= 1"),
 ])
 def test_bad_pmg_parameters_are_one_line_errors(capsys, tmp_path, setting, message):
     code = main(["run", "--source", "pmg", "--set", setting, "--results", str(tmp_path / "r"),
@@ -252,8 +252,8 @@ def test_mixture_routes_each_index_to_one_component_and_reports_ratios():
 
 
 @pytest.mark.parametrize("setting, message", [
-    ("source.components=[{source: nope}]", "key source.components[0].source: unknown source 'nope'"),
-    ("source.components=[{source: scratch}]", "'scratch' has no clips"),
+    ("source.components=[{source: nope}]", "key source.components[0].source: 'nope' is not a clip source"),
+    ("source.components=[{source: scratch}]", "'scratch' is not a clip source (scratch and checkpoint have no clips"),
     ("source.components=[{source: pmg, weight: 0}]", "key source.components[0].weight must be > 0"),
     ("source.components=[{source: pmg, params: {zoom: 2}}]", "key source.components[0].params.zoom must be"),
     ("source.components=[{source: pmg, params: {zooom: 2}}]", "unknown key source.components[0].params.zooom"),

@@ -3,7 +3,6 @@
 Records here are written by hand with known values: these tests check the reporting, not any result.
 """
 
-import copy
 import json
 import multiprocessing as mp
 import shutil
@@ -14,17 +13,20 @@ import numpy as np
 import pytest
 
 from benchmark.cli import main
-from benchmark.report.records import read_records, write_record
-from benchmark.report.stats import estimate, spearman
+from benchmark.config import stable_hash
+from benchmark.records import Record, read_records, write_record
+from benchmark.stats import estimate, spearman
 
 
-def record(source: str, seed: int, top1: float, protocol: str = "smoke", task: str = "embedded", **extra) -> dict:
+def record(source: str, seed: int, top1: float, protocol: str = "smoke", task: str = "embedded", **extra) -> Record:
+    """A record with known values; records that differ only in their seed are one experiment."""
     cfg = {"name": protocol, "model": {"size": "tiny"}, "source": {"name": source, "params": extra.pop("params", {})},
-           "task": {"name": task, "params": {}}, "seed": seed, **extra.pop("config", {})}
-    return {"schema_version": 1, "run_id": f"{source}-{seed}-{top1}", "created": f"2026-01-01T00:00:{seed:02d}",
-            "protocol": protocol, "task": task, "source": source, "seed": seed, "config_hash": f"h{source}{seed}",
-            "metrics": {"top1": top1, "top5": min(100.0, top1 + 5), **extra.pop("metrics", {})},
-            "pretrain": {"clips_per_s": 100.0}, "finetune": {"clips_per_s": 50.0}, "config": cfg, **extra}
+           "task": {"name": task, "params": {}}, **extra.pop("config", {})}
+    return Record(protocol=protocol, source=source, task=task, seed=seed, config_hash=f"h{source}{seed}{top1}",
+                  experiment=stable_hash(cfg), run_id=f"{source}-{seed}-{top1}",
+                  created=f"2026-01-01T00:00:{seed:02d}", config={**cfg, "seed": seed},
+                  metrics={"top1": top1, "top5": min(100.0, top1 + 5), **extra.pop("metrics", {})},
+                  pretrain={"clips_per_s": 100.0}, finetune={"clips_per_s": 50.0}, **extra)
 
 
 def _writer(args):
@@ -38,7 +40,7 @@ def test_eight_processes_writing_at_once_lose_and_corrupt_nothing(tmp_path):
         pool.map(_writer, [(str(tmp_path), w) for w in range(8)])
     records, bad = read_records(tmp_path)
     assert len(records) == 160 and bad == []
-    assert {(r["source"], r["seed"]) for r in records} == {(f"src{w}", k) for w in range(8) for k in range(20)}
+    assert {(r.source, r.seed) for r in records} == {(f"src{w}", k) for w in range(8) for k in range(20)}
     assert not list(tmp_path.rglob(".*.tmp"))
 
 
@@ -50,12 +52,11 @@ def test_the_store_reads_old_records_and_skips_non_records(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "other.json").write_text(json.dumps({"hello": 1}))
     records, bad = read_records(tmp_path)
-    assert sorted(r["source"] for r in records) == ["natural", "scratch"]
-    old_rec = next(r for r in records if r["source"] == "scratch")
-    assert (old_rec["seed"], old_rec["protocol"], old_rec["task"], old_rec["schema_version"]) == (3, "smoke",
-                                                                                                 "embedded", 0)
+    assert sorted(r.source for r in records) == ["natural", "scratch"]
+    old_rec = next(r for r in records if r.source == "scratch")
+    assert (old_rec.seed, old_rec.protocol, old_rec.task, old_rec.schema_version) == (3, "smoke", "embedded", 0)
     assert sorted(p.name for p in bad) == ["broken.json", "other.json"]
-    assert [r["source"] for r in read_records(tmp_path, source="natural")[0]] == ["natural"]
+    assert [r.source for r in read_records(tmp_path, source="natural")[0]] == ["natural"]
 
 
 def test_estimate_and_rank_correlation():
@@ -82,10 +83,11 @@ def test_main_table_pools_seeds_of_one_variant_in_every_format(store, capsys):
     assert main(["table", "--results", str(store), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     natural = [r for r in rows if r["source"] == "natural"]
-    assert sorted(r["n seeds"] for r in natural) == [1, 3]  # the other variant is its own row
-    pooled = next(r for r in natural if r["n seeds"] == 3)
-    assert pooled["top1 % (mean [95% CI])"].startswith("92.0 [")
-    assert [r["source"] for r in rows if r["n seeds"] == 3] == ["scratch", "natural", "moving-circles"]
+    assert sorted(r["n_seeds"] for r in natural) == [1, 3]  # the other variant is its own row
+    pooled = next(r for r in natural if r["n_seeds"] == 3)
+    assert pooled["top1"]["mean"] == pytest.approx(92.0) and pooled["top1"]["n"] == 3
+    assert pooled["top1"]["ci_low"] < 92.0 < pooled["top1"]["ci_high"]  # numbers, not formatted text
+    assert [r["source"] for r in rows if r["n_seeds"] == 3] == ["scratch", "natural", "moving-circles"]
     for fmt, marker in [("github", "| natural"), ("markdown", "|:"), ("latex", "\\begin{tabular}"),
                         ("csv", "protocol,task,source")]:
         assert main(["table", "--results", str(store), "--format", fmt]) == 0
@@ -101,7 +103,7 @@ def test_ood_and_lowdata_tables(tmp_path, capsys):
     write_record(tmp_path, record("natural", 1, 80.0, metrics={"lowdata": curve}))
     assert main(["table", "--kind", "ood", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "60.0 (-20.0)" in out and "0.750" in out
+    assert "| 60.0 " in out and "| -20.0 " in out and "0.750" in out
     assert main(["table", "--kind", "lowdata", "--results", str(tmp_path)]) == 0
     assert "21.0 [20.0, 22.0]" in capsys.readouterr().out
 
@@ -121,20 +123,20 @@ def test_paper_table_published_beside_reproduced(store, capsys):
     assert col["spearman"]["rows"] == 3 and col["spearman"]["rho"] == pytest.approx(1.0)
     assert main(["paper", "yu2024", "--table", "1", "--results", str(store)]) == 0
     out = capsys.readouterr().out
-    assert "51.4" in out and "97.2%" in out and "reproduced: records of protocol yu2024-ucf101" in out
+    assert "51.4" in out and "97.2" in out and "reproduced: top1 of records of protocol yu2024-ucf101" in out
     assert main(["paper", "ishikawa2024", "--results", str(store)]) == 0
     assert "PROVISIONAL" in capsys.readouterr().out
     assert main(["paper", "nope"]) == 2
 
 
 def test_every_baseline_file_loads_and_names_registered_sources():
+    from benchmark.inits import source_entry
     from benchmark.report.paper import load_paper, papers
-    from benchmark.sources import SOURCES
     assert set(papers()) >= {"yu2024", "ishikawa2024", "videomae"}
     for name in papers():
         for table in load_paper(name).tables:
             for row in table.rows:
-                assert row.source is None or row.source in SOURCES, (name, table.id, row.id)
+                assert row.source is None or source_entry(row.source).name == row.source, (name, table.id, row.id)
 
 
 def test_plots_are_written_as_png_and_svg(store, tmp_path, capsys):
@@ -150,10 +152,8 @@ def test_check_passes_against_itself_and_fails_against_a_better_reference(store,
     assert "0 regression(s)" in capsys.readouterr().out
     better = tmp_path / "better"
     for r in read_records(store)[0]:
-        r = copy.deepcopy(r)
-        r.pop("_path")
-        if r["source"] == "moving-circles":
-            r["metrics"]["top1"] += 5  # every seed better in the reference
+        if r.source == "moving-circles":
+            r.metrics["top1"] += 5  # every seed better in the reference
         write_record(better, r)
     assert main(["check", "--against", str(better), "--results", str(store)]) == 1
     out = capsys.readouterr().out
@@ -173,7 +173,7 @@ def test_leaderboard_is_self_contained(store, tmp_path):
     assert main(["leaderboard", "--results", str(store), "--out", str(index.parent)]) == 0
     page = index.read_text()
     assert page.count("<table") >= 2 and "<svg" in page and "sortable" in page
-    assert "GMACs per test view" in page and "97.2%" in page  # costs and the papers' tables
+    assert "GMACs per test view" in page and "97.2" in page  # costs and the papers' tables
     for fetch in ('src="http', "src='http", 'href="http', "url(http", "@import"):
         assert fetch not in page  # nothing to fetch: no scripts, styles, fonts or images from a network
 
@@ -200,8 +200,8 @@ def test_attention_macs_are_counted():
 @pytest.mark.slow
 def test_vit_b_costs_180_gmacs_per_view():
     """VideoMAE's quoted cost of ViT-B at 16 x 224^2 (87 M params, '180 GFLOPs' = MACs; anchors.md 1.1)."""
-    from benchmark.config import load_protocol
     from benchmark.report.flops import model_cost
+    from benchmark.stages.base import load_protocol
     cost = model_cost(load_protocol("yu2024-ucf101"))
     assert cost["gmacs_per_view"] == pytest.approx(180, rel=0.01)
     assert cost["params_m"] == pytest.approx(87, abs=1)

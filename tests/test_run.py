@@ -14,18 +14,18 @@ from pathlib import Path
 import torch
 
 from benchmark.cli import main
-from benchmark.report.records import read_records
+from benchmark.records import read_records
 from tests.conftest import MICRO
 
 
 def bench_run(source: str, results: Path, work: Path, *extra: str, seed: int = 0) -> dict:
+    """`bench run` at micro scale; returns the record it wrote, as the JSON on disk."""
     args = ["run", "--source", source, "--results", str(results), "--work", str(work), "--seed", str(seed)]
     for item in MICRO + list(extra):
         args += ["--set", item]
-    before = {r["_path"] for r in read_records(results)[0]}
     assert main(args) == 0
-    (new,) = [r for r in read_records(results, source=source, seed=seed)[0] if r["_path"] not in before]
-    return new
+    (new,) = sorted(read_records(results, source=source, seed=seed)[0], key=lambda r: r.path.stat().st_mtime)[-1:]
+    return json.loads(new.path.read_text())
 
 
 def final_weights(work: Path, stage: str) -> dict:
@@ -115,7 +115,7 @@ def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     records, _ = read_records(tmp_path / "r2")
     assert len(records) == 1  # only rank 0 writes
-    rec = records[0]
+    rec = records[0].to_json()
     assert rec["environment"]["hardware"]["processes"] == 2
     # the same global batches split over two ranks: DDP's averaged gradients equal the single-process ones
     w1, w2 = final_weights(tmp_path / "w1", "pretrain"), final_weights(tmp_path / "w2", "pretrain")

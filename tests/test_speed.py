@@ -8,11 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.config import load_protocol
 from benchmark.data.datasets import FinetuneClips, PretrainClips, collate
-from benchmark.models.videomae import VideoMAEClassifier, VideoMAEPretrain, pretrain_targets, tube_mask
-from benchmark.sources import make_source, source_params
-from benchmark.tasks import make_task, task_params
+from benchmark.data.sampling import tube_mask
+from benchmark.models.videomae import VideoMAEClassifier, VideoMAEPretrain, pretrain_targets
+from benchmark.sources.base import make_source, source_params
+from benchmark.stages.base import load_protocol
+from benchmark.tasks.base import make_task, task_params
 
 pytestmark = pytest.mark.benchmark
 SMOKE = load_protocol("smoke")
@@ -58,6 +59,6 @@ def test_natural_pretrain_clip(benchmark):
 
 def test_embedded_finetune_batch(benchmark):
     task = make_task("embedded", task_params("embedded", {}))
-    data = FinetuneClips(task.train, SMOKE, 0, flip_ok=False)
+    data = FinetuneClips(task.train, SMOKE.clip, SMOKE.finetune, 0, flip_ok=False)
     keys = iter(range(10 ** 9))
     benchmark(lambda: collate([data[(k, k % 1024)] for k in [next(keys) for _ in range(16)]], cat=True))

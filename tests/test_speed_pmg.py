@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from benchmark.data.images import make_pool
-from benchmark.sources import make_source, source_params
+from benchmark.sources.base import make_source, source_params
 
 pytestmark = pytest.mark.benchmark
 

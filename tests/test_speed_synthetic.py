@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.sources import make_source, source_params
+from benchmark.sources.base import make_source, source_params
 from tests.test_synthetic import LEVELS, paint_reference, window
 
 pytestmark = pytest.mark.benchmark

@@ -18,7 +18,7 @@ from scipy import stats
 from benchmark.cli import main
 from benchmark.data.textures import oriented_texture, statistical_texture
 from benchmark.errors import BenchError
-from benchmark.sources import SOURCES, make_source, source_params
+from benchmark.sources.base import CLIP_SOURCES, make_source, source_params
 from benchmark.sources.synthetic import CIRCLE, SHAPES, WINDOW, Objects, clip_frames, radius_distribution
 
 LEVELS = ["static-circles", "moving-circles", "moving-shapes", "transforming-shapes", "accel-shapes",
@@ -128,17 +128,17 @@ def test_circle_raster_option_is_the_code_ellipse_a_half_pixel_rim_apart():
 # the generative process
 
 def test_levels_are_registered_in_the_papers_order_with_their_names():
-    names = SOURCES.names()
-    assert names.index("natural") < names.index(LEVELS[0]) and names.index(LEVELS[-1]) < names.index("checkpoint")
+    names = CLIP_SOURCES.names()
+    assert names.index("natural") < names.index(LEVELS[0]) and names.index(LEVELS[-1]) < names.index("pmg")
     assert [n for n in names if n in LEVELS] == LEVELS
     titles = ["static circles", "moving circles", "moving shapes", "moving and transforming shapes",
               "accelerating transforming shapes", "accelerating transforming textures",
               "accelerating transforming StyleGAN crops", "accelerating transforming image crops"]
     for k, (name, title) in enumerate(zip(LEVELS, titles, strict=True), 1):
-        entry = SOURCES.get(name)
-        assert f"level {k}, {title}:" in entry.description and entry.extra == {"kind": "clips", "level": k}
-    assert SOURCES.canonical("image-crops") == "accel-image-crops"
-    assert "STAND-IN" in SOURCES.get("accel-stylegan").description
+        entry = CLIP_SOURCES.get(name)
+        assert f"level {k}, {title}:" in entry.description and entry.level == k
+    assert CLIP_SOURCES.canonical("image-crops") == "accel-image-crops"
+    assert "STAND-IN" in CLIP_SOURCES.get("accel-stylegan").description
 
 
 def test_radius_sampler_is_the_codes_nearest_cdf_rule():
@@ -265,7 +265,7 @@ def test_clips_are_deterministic_for_seed_and_index_in_any_process():
     clip = a.clip(123456, 8, 2)
     assert (clip == b.clip(123456, 8, 2)).all() and clip.shape == (8, 256, 256, 3) and clip.dtype == np.uint8
     assert (clip != a.clip(123457, 8, 2)).any() and (clip != source("accel-shapes", seed=1).clip(123456, 8, 2)).any()
-    code = ("from benchmark.sources import make_source, source_params; import hashlib; "
+    code = ("from benchmark.sources.base import make_source, source_params; import hashlib; "
             "s = make_source('accel-shapes', source_params('accel-shapes', {}), seed=0, clip_size=64); "
             "print(hashlib.sha256(s.clip(123456, 8, 2).tobytes()).hexdigest())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

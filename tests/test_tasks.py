@@ -10,9 +10,9 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.errors import BenchError
-from benchmark.report.records import read_records
-from benchmark.sources import make_source, source_params
-from benchmark.tasks import make_task, task_params
+from benchmark.records import read_records
+from benchmark.sources.base import make_source, source_params
+from benchmark.tasks.base import make_task, task_params
 from tests.conftest import MICRO
 
 
@@ -100,7 +100,7 @@ def test_a_run_on_a_ucf101_tree_skips_and_counts_the_corrupt_video(ucf_tree, tmp
         if not item.startswith("task."):
             args += ["--set", item]
     assert main(args) == 0
-    (rec,) = read_records(tmp_path / "r")[0]
+    (rec,) = [r.to_json() for r in read_records(tmp_path / "r")[0]]
     assert rec["task"] == "ucf101" and rec["task_info"]["num_classes"] == 3
     assert rec["metrics"]["test_videos"] == 3
     assert [Path(p).name for p in rec["skipped_videos"]["test"]] == ["v_Bikes_g05_c01.avi"]

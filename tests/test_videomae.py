@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmark.data.sampling import tube_mask
 from benchmark.errors import BenchError
 from benchmark.models.checkpoints import encoder_state, hf_to_official, load_strict, read_checkpoint
 from benchmark.models.videomae import (
@@ -13,7 +14,6 @@ from benchmark.models.videomae import (
     pretrain_targets,
     sincos_table,
     token_grid,
-    tube_mask,
 )
 
 transformers = pytest.importorskip("transformers")
@@ -177,7 +177,7 @@ def test_sincos_table_matches_the_original_formula():
 
 
 def test_classifier_head_init_scale_and_layer_decay_groups():
-    from benchmark.config import load_protocol
+    from benchmark.stages.base import load_protocol
     from benchmark.train.optim import make_optimizer
     torch.manual_seed(0)
     model = VideoMAEClassifier("tiny", 10, 8, 64)

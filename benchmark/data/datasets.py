@@ -13,32 +13,21 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from benchmark.config import Protocol
-from benchmark.data.transforms import (
-    crop_resize,
-    multiscale_crop_box,
-    normalize,
-    randaugment_clip,
-    random_resized_crop_box,
-    seeded_global_rng,
-    short_side_resize,
-    spatial_crops,
-    test_windows,
-    train_indices,
-)
+from benchmark.config import ClipConfig, FinetuneConfig, PretrainConfig
+from benchmark.data.sampling import multiscale_crop_box, random_resized_crop_box, train_indices, tube_mask
+from benchmark.data.splits import VideoSplit
+from benchmark.data.transforms import crop_resize, normalize, randaugment_clip, seeded_global_rng
 from benchmark.data.video import VideoError
-from benchmark.models.videomae import tube_mask
-from benchmark.tasks.base import VideoSplit
 
 
 class PretrainClips(Dataset):
     """key -> (video (3, T, S, S), tube mask (N,)); `key` is the global clip number of the run."""
 
-    def __init__(self, source, protocol: Protocol, seed: int, grid: tuple[int, int, int]):
-        self.source, self.p, self.seed, self.grid = source, protocol, seed, grid
+    def __init__(self, source, clip: ClipConfig, recipe: PretrainConfig, seed: int, grid: tuple[int, int, int]):
+        self.source, self.clip, self.recipe, self.seed, self.grid = source, clip, recipe, seed, grid
 
     def __getitem__(self, key: int) -> dict[str, Any]:
-        c, pt = self.p.clip, self.p.pretrain
+        c, pt = self.clip, self.recipe
         frames = self.source.clip(key, c.frames, pt.stride)
         if frames.shape[0] != c.frames or frames.ndim != 4 or frames.dtype != np.uint8:
             raise RuntimeError(f"source returned {frames.shape} {frames.dtype}, expected ({c.frames}, H, W, 3) uint8")
@@ -47,29 +36,28 @@ class PretrainClips(Dataset):
         if pt.flip and rng.random() < 0.5:
             x = x.flip(-1)
         mask = tube_mask(self.grid, pt.mask_ratio, np.random.default_rng([self.seed, key, 2]))
-        skipped = sorted(getattr(self.source, "skipped", ()))
+        skipped = sorted(self.source.skipped)
         return {"video": normalize(x, c.mean, c.std), "mask": torch.from_numpy(mask), "skipped": skipped}
 
 
 class FinetuneClips(Dataset):
     """(key, video index) -> `repeated_aug` augmented clips of one training video and its label."""
 
-    def __init__(self, split: VideoSplit, protocol: Protocol, seed: int, flip_ok: bool):
-        self.split, self.p, self.seed = split, protocol, seed
-        self.flip = protocol.finetune.flip and flip_ok
+    def __init__(self, split: VideoSplit, clip: ClipConfig, recipe: FinetuneConfig, seed: int, flip_ok: bool):
+        self.split, self.clip, self.recipe, self.seed = split, clip, recipe, seed
+        self.flip = recipe.flip and flip_ok
         self.randaug = None
-        if protocol.finetune.randaug:
+        if recipe.randaug:
             from timm.data.auto_augment import rand_augment_transform
-            hparams = {"translate_const": int(protocol.clip.size * 0.45),
-                       "img_mean": tuple(round(255 * m) for m in protocol.clip.mean)}
-            self.randaug = rand_augment_transform(protocol.finetune.randaug, hparams)
+            hparams = {"translate_const": int(clip.size * 0.45), "img_mean": tuple(round(255 * m) for m in clip.mean)}
+            self.randaug = rand_augment_transform(recipe.randaug, hparams)
         self.erase = None
-        if protocol.finetune.reprob > 0:
+        if recipe.reprob > 0:
             from timm.data.random_erasing import RandomErasing
-            self.erase = RandomErasing(protocol.finetune.reprob, mode="pixel", max_count=1, device="cpu")
+            self.erase = RandomErasing(recipe.reprob, mode="pixel", max_count=1, device="cpu")
 
     def _augment(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-        c, ft = self.p.clip, self.p.finetune
+        c, ft = self.clip, self.recipe
         box = random_resized_crop_box(*frames.shape[1:3], ft.crop_scale, ft.crop_ratio, rng)
         x = crop_resize(frames, box, c.size)
         if self.flip and rng.random() < 0.5:
@@ -87,7 +75,7 @@ class FinetuneClips(Dataset):
 
     def __getitem__(self, item: tuple[int, int]) -> dict[str, Any] | None:
         key, i = item
-        c, ft = self.p.clip, self.p.finetune
+        c, ft = self.clip, self.recipe
         rng = np.random.default_rng([self.seed, key])
         try:
             frames = self.split.frames(i, train_indices(self.split.frame_count(i), c.frames, ft.stride, rng))
@@ -96,70 +84,6 @@ class FinetuneClips(Dataset):
         clips = [self._augment(frames, rng) for _ in range(ft.repeated_aug)]
         return {"video": torch.stack(clips), "label": torch.full((len(clips),), self.split.label(i)),
                 "skipped": []}
-
-
-Condition = tuple[str, int]  # ("clean", 0) or (perturbation name, severity)
-CLEAN: Condition = ("clean", 0)
-
-
-class TestViews(Dataset):
-    """(video index, conditions) -> every view (K clips x crops) of one test video under each condition.
-
-    A condition is the clean video or one perturbation at one severity. Temporal perturbations reorder the video
-    sampled at the finetuning stride before the clips are cut; spatial ones act on each uint8 view after its
-    resize and crop; both draw from a generator seeded by (perturbation seed, video, condition, view). The decoded
-    frames of the last video are cached, so the conditions of one video cost one decode.
-    """
-
-    def __init__(self, split: VideoSplit, protocol: Protocol, stride: int, conditions: list[Condition]):
-        from benchmark.evaluate.perturbations import get
-        self.split, self.p, self.stride = split, protocol, stride
-        self.conditions = conditions
-        self.perturbations = {c: get(c[0]) for c in conditions if c != CLEAN}
-        self._cache: tuple[int, np.ndarray, dict[int, int]] | None = None
-
-    def _windows(self, i: int, c: int, n: int) -> list[np.ndarray]:
-        cond = self.conditions[c]
-        sequence = np.arange(0, n, self.stride)
-        pert = self.perturbations.get(cond)
-        if pert is not None and pert.kind == "temporal":
-            rng = np.random.default_rng([self.p.evaluate.perturbation_seed, i, c])
-            sequence = sequence[pert.apply(len(sequence), cond[1], rng)]
-        return test_windows(sequence, self.p.clip.frames, self.p.evaluate.test_clips)
-
-    def _decoded(self, i: int) -> tuple[np.ndarray, dict[int, int]]:
-        if self._cache is None or self._cache[0] != i:
-            n = self.split.frame_count(i)
-            wanted = np.unique(np.concatenate([w for c in range(len(self.conditions)) for w in self._windows(i, c, n)]))
-            frames = self.split.frames(i, wanted)
-            self._cache = (i, frames, {f: k for k, f in enumerate(wanted.tolist())})
-        return self._cache[1], self._cache[2]
-
-    def views(self, i: int, c: int) -> torch.Tensor:
-        """(K x crops, 3, T, S, S) normalised views of video i under condition c."""
-        cfg, ev = self.p.clip, self.p.evaluate
-        decoded, position = self._decoded(i)
-        cond = self.conditions[c]
-        pert = self.perturbations.get(cond)
-        out = []
-        for window in self._windows(i, c, self.split.frame_count(i)):
-            clip = short_side_resize(decoded[[position[f] for f in window.tolist()]], cfg.size)
-            for crop in spatial_crops(clip, cfg.size, ev.test_crops):
-                view = crop.round().clamp(0, 255).to(torch.uint8)  # frames are uint8 before any perturbation
-                if pert is not None and pert.kind == "spatial":
-                    rng = np.random.default_rng([ev.perturbation_seed, i, c, len(out)])
-                    u8 = pert.apply(view.permute(0, 2, 3, 1).numpy(), cond[1], rng)
-                    view = torch.from_numpy(np.ascontiguousarray(u8)).permute(0, 3, 1, 2)
-                out.append(normalize(view.float(), cfg.mean, cfg.std))
-        return torch.stack(out)
-
-    def __getitem__(self, item: tuple[int, tuple[int, ...]]) -> dict[str, Any]:
-        i, conds = item
-        try:
-            video = torch.cat([self.views(i, c) for c in conds])
-        except VideoError:
-            return {"skipped": [self.split.name(i)]}
-        return {"video": video, "meta": [(i, c) for c in conds], "label": self.split.label(i), "skipped": []}
 
 
 def collate(items: list[dict[str, Any]], cat: bool = False) -> dict[str, Any]:

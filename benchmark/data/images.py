@@ -13,15 +13,15 @@ A pool is a finite, indexable set of uint8 (H, W, 3) images, chosen by a spec st
 from __future__ import annotations
 
 import colorsys
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Protocol
 
-import cv2
 import numpy as np
 
 from benchmark.errors import BenchError
-from benchmark.registry import Registry
+from benchmark.registry import Entry, Registry
 
 # name -> loader; every one is inside the scikit-image / scikit-learn wheels (no network; see ENVIRONMENT.md)
 _SKIMAGE = ("astronaut", "brick", "camera", "cell", "chelsea", "clock", "coffee", "coins", "grass", "gravel",
@@ -85,10 +85,28 @@ class ImageError(BenchError):
     """An image file that cannot be read."""
 
 
-POOLS = Registry("image pool")
+@dataclass(frozen=True)
+class PoolEntry(Entry):
+    cls: type | None = None  # built as cls(seed) or, for sized pools, cls(seed, size)
+    sized: bool = False  # `name:N` gives a pool of N images
+
+    def check(self) -> None:
+        super().check()
+        if not callable(self.cls):
+            raise TypeError(f"image pool {self.name}: needs a class")
 
 
-@POOLS.register("bundled", "the natural images inside the scikit-image and scikit-learn wheels (offline), less the 7 "
+POOLS: Registry[PoolEntry] = Registry("image pool")
+
+
+def _pool(name: str, description: str, sized: bool = False):
+    def decorator(cls):
+        POOLS.add(PoolEntry(name, description, cls=cls, sized=sized))
+        return cls
+    return decorator
+
+
+@_pool("bundled", "the natural images inside the scikit-image and scikit-learn wheels (offline), less the 7 "
                 "that the embedded task's test videos are cut from")
 class BundledPool:
     def __init__(self, seed: int = 0, names: tuple[str, ...] = PRETRAIN_IMAGE_NAMES):
@@ -259,7 +277,7 @@ _FRACTAL_PALETTE = (np.array([(0, 0, 0)] + [colorsys.hsv_to_rgb(h / 128, 0.75, 0
                     * 255).astype(np.uint8)
 
 
-@POOLS.register("fractal", "FractalDB-style IFS fractals rendered on the fly (2-7 random affine maps per "
+@_pool("fractal", "FractalDB-style IFS fractals rendered on the fly (2-7 random affine maps per "
                 "category, kept if 100k points fill >= 20% of a 512^2 canvas; instances scale one coefficient and "
                 "flip; points are 3x3 random patches coloured by index); `fractal:N` for N images", sized=True)
 class FractalPool(SyntheticPool):
@@ -309,7 +327,7 @@ class FractalPool(SyntheticPool):
         return _FRACTAL_PALETTE[canvas[::-1 if flip & 1 else 1, ::-1 if flip & 2 else 1]]
 
 
-@POOLS.register("visual-atom", "VisualAtom-style sine-wave contours rendered on the fly (per category: 200-1000 "
+@_pool("visual-atom", "VisualAtom-style sine-wave contours rendered on the fly (per category: 200-1000 "
                 "vertices, 1-200 orbits, two sine frequencies in 0..20, noise strength, oval ratio; per instance: "
                 "centre, noise and grey levels); `visual-atom:N` for N images", sized=True)
 class VisualAtomPool(SyntheticPool):
@@ -347,6 +365,7 @@ class VisualAtomPool(SyntheticPool):
         xs = centre[0] + np.cos(theta) * radius[:, 0]
         ys = centre[1] + np.sin(theta) * radius[:, 1]
         grey = rng.integers(0, 256, orbits)
+        import cv2
         img = np.zeros((side, side), np.uint8)
         for k in range(orbits):
             poly = np.stack([xs[k], ys[k]], axis=1).round().astype(np.int32)
@@ -364,10 +383,13 @@ def make_pool(spec: str, seed: int = 0) -> ImagePool:
     if name in POOLS and not Path(spec).is_dir():
         entry = POOLS.get(name)
         if not sep:
-            return entry.factory(seed)
-        if not entry.extra.get("sized") or not size.isdigit() or int(size) < 1:
+            return entry.cls(seed)
+        if not entry.sized:
             raise BenchError(f"image pool {spec!r}: only the synthetic pools take a size (e.g. fractal:1000)")
-        return entry.factory(seed, int(size))
+        if not size.isdigit() or int(size) < 1:
+            raise BenchError(f"image pool {spec!r}: the size after ':' must be a whole number >= 1 (e.g. "
+                             f"{name}:1000)")
+        return entry.cls(seed, int(size))
     if Path(spec).is_dir():
         return FolderPool(spec)
     raise BenchError(f"image pool {spec!r} is neither one of {', '.join(POOLS.names())} nor an existing folder")

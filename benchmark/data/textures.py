@@ -23,8 +23,6 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import numpy as np
-import scipy.fft
-from scipy.special import ndtr
 
 from benchmark.data.images import make_pool
 
@@ -42,6 +40,8 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
 
 def statistical_texture(index: int, size: int = 256) -> np.ndarray:
     """Texture `index` of the built-in statistical set: uint8 (size, size, 3)."""
+    import scipy.fft
+    from scipy.special import ndtr
     rng = np.random.default_rng([PROCEDURAL["statistical"], index])
     slope, skew = rng.uniform(0.5, 3.5), rng.normal(0, 3 / 15 / 4)
     fy = np.abs(np.fft.fftfreq(size))
@@ -73,6 +73,7 @@ def statistical_texture(index: int, size: int = 256) -> np.ndarray:
 
 def oriented_texture(index: int, size: int = 256) -> np.ndarray:
     """Texture `index` of the StyleGAN-Oriented stand-in: uint8 (size, size, 3)."""
+    import scipy.fft
     rng = np.random.default_rng([PROCEDURAL["stylegan-standin"], index])
     fy = np.fft.fftfreq(size)[:, None]
     fx = np.fft.rfftfreq(size)[None, :]

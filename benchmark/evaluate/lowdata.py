@@ -2,15 +2,13 @@
 
 For a subset seed, every class's training videos are put in one random order (a generator seeded by (subset
 seed, class)); a point takes a prefix of every class's order: `per_class` k takes min(k, n_c) videos of class c,
-a fraction f takes max(1, round(f n_c)). Prefixes of one order are nested, so for one subset seed every smaller
-subset lies inside every larger one, whichever way the points are given.
+a fraction f takes max(1, round(f n_c)). Prefixes of one order are nested, so for one subset seed the subsets of
+the per-class points are nested, and so are those of the fraction points.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from benchmark.config import LowDataConfig
 
 
 def class_orders(labels: list[int], num_classes: int, subset_seed: int) -> list[np.ndarray]:
@@ -25,7 +23,7 @@ def subset(orders: list[np.ndarray], per_class: int | None = None, fraction: flo
     return sorted(int(i) for o, k in zip(orders, take, strict=True) for i in o[:k])
 
 
-def points(cfg: LowDataConfig) -> list[dict]:
+def points(per_class: list[int], fractions: list[float]) -> list[dict]:
     """The curve's points in increasing size: [{"per_class": k, "fraction": None}, ..., {"fraction": f, ...}]."""
-    return ([{"per_class": k, "fraction": None} for k in sorted(set(cfg.per_class))]
-            + [{"per_class": None, "fraction": f} for f in sorted(set(cfg.fractions))])
+    return ([{"per_class": k, "fraction": None} for k in sorted(set(per_class))]
+            + [{"per_class": None, "fraction": f} for f in sorted(set(fractions))])

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from benchmark.config import EvaluateConfig, Protocol
-from benchmark.data.datasets import CLEAN, Condition, TestViews, collate
-from benchmark.tasks.base import VideoSplit
-from benchmark.train.distributed import Dist
-from benchmark.train.loop import autocast
+from benchmark.config import ClipConfig, EvaluateConfig, RuntimeConfig
+from benchmark.data.datasets import collate
+from benchmark.data.splits import VideoSplit
+from benchmark.evaluate.views import CLEAN, Condition, TestViews
+from benchmark.runtime import Dist, autocast
 
 ROBUSTNESS = {
     "relative": "1 - (clean top1 - perturbed top1) / clean top1; higher is more robust, 1 = no drop "
@@ -31,19 +31,20 @@ def conditions(ev: EvaluateConfig) -> list[Condition]:
 
 
 @torch.inference_mode()
-def condition_probabilities(model: torch.nn.Module, split: VideoSplit, p: Protocol, stride: int, dist: Dist,
+def condition_probabilities(model: torch.nn.Module, split: VideoSplit, clip: ClipConfig, ev: EvaluateConfig,
+                            stride: int, runtime: RuntimeConfig, dist: Dist,
                             conds: list[Condition]) -> tuple[list[dict[int, np.ndarray]], list[str]]:
     """Per condition, {video index: mean softmax over its views} for every readable test video (every rank's
     share, on every rank), and the names of unreadable videos."""
     model.eval()
-    views = TestViews(split, p, stride, conds)
-    per_forward = max(1, p.evaluate.batch_size)  # video-conditions per forward pass
+    views = TestViews(split, clip, ev, stride, conds)
+    per_forward = max(1, ev.batch_size)  # video-conditions per forward pass
     chunk = min(len(conds), per_forward)
     items = [(i, tuple(range(c, min(c + chunk, len(conds)))))
              for i in range(dist.rank, len(split), dist.world) for c in range(0, len(conds), chunk)]
     step = max(1, per_forward // chunk)
     batches = [items[k:k + step] for k in range(0, len(items), step)]
-    loader = DataLoader(views, batch_sampler=batches, num_workers=p.runtime.workers,
+    loader = DataLoader(views, batch_sampler=batches, num_workers=runtime.workers,
                         collate_fn=partial(collate, cat=True))
     probs: list[dict[int, np.ndarray]] = [{} for _ in conds]
     skipped: set[str] = set()
@@ -52,7 +53,7 @@ def condition_probabilities(model: torch.nn.Module, split: VideoSplit, p: Protoc
         if batch["size"] == 0:
             continue
         video = batch["video"].to(dist.device, non_blocking=True)
-        with autocast(dist.device, p.runtime):
+        with autocast(dist.device, runtime.amp):
             logits = model(video)
         mean = logits.float().softmax(-1).view(len(batch["meta"]), -1, logits.shape[-1]).mean(1).cpu().numpy()
         for (i, c), pr in zip(batch["meta"], mean, strict=True):
@@ -85,11 +86,13 @@ def robustness(clean: float | None, perturbed: float | None) -> dict:
             "absolute_robustness": round(1 - (clean - perturbed) / 100, 6)}
 
 
-def evaluate(model: torch.nn.Module, split: VideoSplit, p: Protocol, dist: Dist) -> dict:
-    conds = conditions(p.evaluate)
-    probs, skipped = condition_probabilities(model, split, p, p.finetune.stride, dist, conds)
+def evaluate(model: torch.nn.Module, split: VideoSplit, clip: ClipConfig, ev: EvaluateConfig, stride: int,
+             runtime: RuntimeConfig, dist: Dist) -> dict:
+    """Top-1/top-5 on the clean test views and, per listed perturbation x severity, on the perturbed ones."""
+    conds = conditions(ev)
+    probs, skipped = condition_probabilities(model, split, clip, ev, stride, runtime, dist, conds)
     clean = accuracy(probs[0], split)
-    out = {**clean, "views_per_video": p.evaluate.test_clips * p.evaluate.test_crops, "skipped_test_videos": skipped}
+    out = {**clean, "views_per_video": ev.test_clips * ev.test_crops, "skipped_test_videos": skipped}
     if len(conds) > 1:
         perturbed: dict[str, dict[str, dict]] = {}
         for c, (name, sev) in enumerate(conds[1:], start=1):

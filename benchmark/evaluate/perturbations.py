@@ -20,35 +20,38 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
-import cv2
 import numpy as np
-from PIL import Image
 
-from benchmark.registry import Registry
+from benchmark.registry import Entry, Registry
 
-PERTURBATIONS = Registry("perturbation")
 SEVERITIES = (1, 2, 3, 4, 5)
 
 
 @dataclass(frozen=True)
-class Perturbation:
-    name: str
-    kind: str  # "spatial" or "temporal"
-    label: str  # Yu et al. Figure 3's axis label
-    apply: Callable
+class Perturbation(Entry):
+    """spatial: apply(uint8 frames (T, H, W, 3), severity, rng) -> uint8 frames of the same shape;
+    temporal: apply(n frames, severity, rng) -> indices into the n frames."""
+
+    kind: Literal["spatial", "temporal"] = "spatial"
+    label: str = ""  # Yu et al. Figure 3's axis label
+    apply: Callable | None = None
+
+    def check(self) -> None:
+        super().check()
+        if self.kind not in ("spatial", "temporal") or not self.label or not callable(self.apply):
+            raise TypeError(f"perturbation {self.name}: needs kind spatial|temporal, a label and apply()")
+
+
+PERTURBATIONS: Registry[Perturbation] = Registry("perturbation")
 
 
 def _register(name: str, kind: str, label: str, description: str):
     def decorator(fn):
-        PERTURBATIONS.register(name, description, kind=kind, label=label)(fn)
+        PERTURBATIONS.add(Perturbation(name, description, kind=kind, label=label, apply=fn))
         return fn
     return decorator
-
-
-def get(name: str) -> Perturbation:
-    e = PERTURBATIONS.get(name)
-    return Perturbation(e.name, e.extra["kind"], e.extra["label"], e.factory)
 
 
 def _unit(frames: np.ndarray) -> np.ndarray:
@@ -74,6 +77,7 @@ def translate(frames: np.ndarray, sev: int, rng: np.random.Generator) -> np.ndar
 
 
 def _rotate(frame: np.ndarray, degrees: float) -> np.ndarray:
+    from PIL import Image
     return np.asarray(Image.fromarray(frame).rotate(degrees))  # PIL's default: nearest, black corners
 
 
@@ -125,6 +129,7 @@ def impulse_noise(frames: np.ndarray, sev: int, rng: np.random.Generator) -> np.
 
 
 def _disk(radius: int, alias_blur: float) -> np.ndarray:
+    import cv2
     r = max(8, radius)
     grid = np.arange(-r, r + 1)
     x, y = np.meshgrid(grid, grid)
@@ -136,6 +141,7 @@ def _disk(radius: int, alias_blur: float) -> np.ndarray:
 @_register("defocus_blur", "spatial", "defocus", "disk kernel, (radius, alias sigma) = (3, .1) (4, .5) (6, .5) "
            "(8, .5) (10, .5)")
 def defocus_blur(frames: np.ndarray, sev: int, rng: np.random.Generator) -> np.ndarray:
+    import cv2
     radius, alias = ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5))[sev - 1]
     kernel = _disk(radius, alias)
     return np.stack([_uint8(cv2.filter2D(f, -1, kernel)) for f in _unit(frames)])
@@ -147,6 +153,7 @@ ZOOMS = (np.arange(1, 1.11, 0.01), np.arange(1, 1.16, 0.01), np.arange(1, 1.21, 
 
 def _clipped_zoom(frame: np.ndarray, factor: float) -> np.ndarray:
     """Zoom into the centre by `factor`, keeping the frame size (the reference's clipped_zoom)."""
+    import cv2
     h, w = frame.shape[:2]
     ch, cw = int(np.ceil(h / factor)), int(np.ceil(w / factor))
     top, left = (h - ch) // 2, (w - cw) // 2
@@ -172,6 +179,7 @@ def zoom_blur(frames: np.ndarray, sev: int, rng: np.random.Generator) -> np.ndar
 @_register("jpeg", "spatial", "jpeg", "JPEG compression at quality 25 / 18 / 15 / 10 / 7 (the reference's "
            "'compression')")
 def jpeg(frames: np.ndarray, sev: int, rng: np.random.Generator) -> np.ndarray:
+    from PIL import Image
     quality = (25, 18, 15, 10, 7)[sev - 1]
     out = []
     for f in frames:

@@ -271,16 +271,3 @@ class VideoMAEClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.fc_dropout(self.features(x)))
-
-
-def tube_mask(grid: tuple[int, int, int], ratio: float, rng: np.random.Generator) -> np.ndarray:
-    """Tube masking: one random spatial mask of int(ratio * H'W') patches, repeated over all T' slots.
-
-    Returns a flat bool array of T'*H'*W' (True = masked), in the (t, h, w) token order.
-    """
-    t, h, w = grid
-    per_frame = h * w
-    n_mask = int(ratio * per_frame)
-    frame = np.zeros(per_frame, dtype=bool)
-    frame[rng.permutation(per_frame)[:n_mask]] = True
-    return np.tile(frame, t)

@@ -1,5 +1,5 @@
 """`bench check`: fresh result records against reference records of the same experiment (same protocol, task,
-source and configuration variant; seeds may differ).
+source and experiment; seeds may differ).
 
 With at least 3 seeds on both sides, a regression is a one-sided Welch t-test of "fresh lower than reference" at
 level `alpha` (scipy); otherwise it is a fresh mean below the reference mean by more than `tolerance` points.
@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.errors import BenchError
-from benchmark.report.records import read_records
-from benchmark.report.stats import lower_than
-from benchmark.report.tables import emit, groups
+from benchmark.records import read_records
+from benchmark.render import Column, Table
+from benchmark.report.tables import groups
+from benchmark.stats import lower_than
 
 
 @dataclass
@@ -34,11 +35,12 @@ def compare(fresh_dir: Path, reference_dir: Path, metric: str = "top1", toleranc
         raise BenchError(f"no fresh result records under {fresh_dir} (run `bench run --results {fresh_dir}` first)")
     if not reference:
         raise BenchError(f"no reference records under {reference_dir}: point --against at a folder of records")
-    refs = dict(groups(reference))
+    refs = {(g.protocol, g.task, g.source, g.variant): g for g in groups(reference)}
     out = []
-    for key, recs in groups(fresh):
-        f = [r["metrics"][metric] for r in recs if r["metrics"].get(metric) is not None]
-        r = [x["metrics"][metric] for x in refs.get(key, []) if x["metrics"].get(metric) is not None]
+    for g in groups(fresh):
+        key = (g.protocol, g.task, g.source, g.variant)
+        f = g.values(metric)
+        r = refs[key].values(metric) if key in refs else []
         if not r:
             out.append(Comparison(key, f, r, "no reference", False))
             continue
@@ -54,14 +56,16 @@ def compare(fresh_dir: Path, reference_dir: Path, metric: str = "top1", toleranc
     return out
 
 
-def report(comparisons: list[Comparison], metric: str, fmt: str = "github") -> str:
+def report(comparisons: list[Comparison], metric: str) -> Table:
     rows = []
     for c in comparisons:
         fm = sum(c.fresh) / len(c.fresh) if c.fresh else None
         rm = sum(c.reference) / len(c.reference) if c.reference else None
         status = "REGRESSION" if c.regression else ("-" if c.test == "no reference" else "ok")
-        rows.append([*c.key, f"{rm:.2f} (n={len(c.reference)})" if rm is not None else "",
-                     f"{fm:.2f} (n={len(c.fresh)})" if fm is not None else "",
-                     f"{fm - rm:+.2f}" if fm is not None and rm is not None else "", c.test, status])
-    return emit(["protocol", "task", "source", "variant", f"reference {metric}", f"fresh {metric}", "diff", "test",
-                 "status"], rows, fmt)
+        rows.append([*c.key, rm, len(c.reference), fm, len(c.fresh),
+                     fm - rm if fm is not None and rm is not None else None, c.test, status])
+    columns = [Column("protocol"), Column("task"), Column("source"), Column("variant"),
+               Column(f"reference_{metric}", f"reference {metric}", 2), Column("reference_n", "n"),
+               Column(f"fresh_{metric}", f"fresh {metric}", 2), Column("fresh_n", "n"), Column("diff", "diff", 2),
+               Column("test"), Column("status")]
+    return Table(columns, rows)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from benchmark.config import Protocol
 
 
@@ -21,7 +19,7 @@ def sdpa_macs(inputs, outputs) -> int:
     return math.prod(q[:-2]) * q[-2] * k[-2] * (q[-1] + v[-1])
 
 
-def count(model: torch.nn.Module, *example) -> int:
+def count(model, *example) -> int:
     from fvcore.nn import FlopCountAnalysis
     analysis = FlopCountAnalysis(model, example)
     analysis.set_op_handle("aten::scaled_dot_product_attention", sdpa_macs)
@@ -33,12 +31,12 @@ def model_cost(p: Protocol, num_classes: int = 400) -> dict:
     """Parameters of the classifier and the pretraining model, and GMACs per test view and per pretraining clip
     (visible tokens only in the encoder, all tokens in the decoder) at the protocol's clip geometry."""
     import numpy as np
+    import torch
 
-    from benchmark.models.videomae import tube_mask
-    from benchmark.train.finetune import build_classifier
-    from benchmark.train.pretrain import build_model
-    clf = build_classifier(p, num_classes).eval()
-    pre = build_model(p).eval()
+    from benchmark.data.sampling import tube_mask
+    from benchmark.models.build import classifier, pretrain_model
+    clf = classifier(p.model, p.clip, num_classes, p.finetune).eval()
+    pre = pretrain_model(p.model, p.clip).eval()
     video = torch.zeros(1, 3, p.clip.frames, p.clip.size, p.clip.size)
     mask = torch.from_numpy(tube_mask(pre.grid, p.pretrain.mask_ratio, np.random.default_rng(0)))[None]
     with torch.no_grad():

@@ -9,13 +9,16 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmark.config import load_protocol
 from benchmark.errors import BenchError
+from benchmark.records import Record, read_records
+from benchmark.render import Column, Table, render
 from benchmark.report import plots
 from benchmark.report.paper import load_paper, papers, regenerate
-from benchmark.report.records import read_records
-from benchmark.report.stats import estimate
-from benchmark.report.tables import ci_text, groups
+from benchmark.report.paper import tables as paper_tables
+from benchmark.report.tables import groups, metric_columns
+from benchmark.runtime import atomic_write_text
+from benchmark.stages.base import load_protocol, stages
+from benchmark.stats import estimate
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
@@ -35,8 +38,8 @@ document.querySelectorAll('table.sortable th').forEach(function (th, col) {
     var asc = !th.classList.contains('asc');
     table.querySelectorAll('th').forEach(function (h) { h.classList.remove('asc', 'desc'); });
     th.classList.add(asc ? 'asc' : 'desc');
-    var key = function (r) { var t = r.cells[col].textContent.trim(), n = parseFloat(t);
-                             return isNaN(n) ? t.toLowerCase() : n; };
+    var key = function (r) { var c = r.cells[col], s = c.getAttribute('data-sort');
+                             return s !== null ? parseFloat(s) : c.textContent.trim().toLowerCase(); };
     rows.sort(function (a, b) { var x = key(a), y = key(b);
       if (typeof x !== typeof y) { x = String(x); y = String(y); }
       return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1); });
@@ -46,23 +49,11 @@ document.querySelectorAll('table.sortable th').forEach(function (th, col) {
 """
 
 
-def _table(headers: list[str], rows: list[list]) -> str:
-    """A table the inline script makes sortable by clicking a column header."""
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
 def _svg(path: Path) -> str:
     """The SVG element of a matplotlib file, for inlining (its RDF metadata block dropped)."""
     import re
     text = path.read_text()
     return re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
-
-
-def _mean(values: list) -> str:
-    vals = [v for v in values if v is not None]
-    return f"{sum(vals) / len(vals):.1f}" if vals else ""
 
 
 def _cost(protocol: str) -> str:
@@ -81,60 +72,51 @@ def _cost(protocol: str) -> str:
             f"(fvcore, attention included; GMACs = 10^9 multiply-adds).")
 
 
-def section(protocol: str, task: str, records: list[dict], out: Path, anchor: str) -> str:
-    parts = [f'<section id="{anchor}"><h2>{html.escape(protocol)} &middot; {html.escape(task)}</h2>',
-             f'<p class="note">{html.escape(_cost(protocol))}</p>']
+def _mean(values: list) -> float | None:
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def board_table(records: list[Record]) -> Table:
+    """The leaderboard's row per experiment: every stage metric with its interval, throughput, device."""
+    cols = metric_columns(records)
     rows = []
-    for (_, _, source, var), recs in groups(records):
-        top1 = estimate([r["metrics"].get("top1") for r in recs])
-        hw = recs[0].get("environment", {}).get("hardware", {})
-        rows.append([source, var, len(recs), f"{top1.mean:.2f}" if top1 else "", ci_text(top1),
-                     _mean([r["metrics"].get("top5") for r in recs]),
-                     _mean([(r.get("pretrain") or {}).get("clips_per_s") for r in recs]),
-                     _mean([(r.get("finetune") or {}).get("clips_per_s") for r in recs]),
-                     hw.get("gpu") or f"{hw.get('device', '')} x{hw.get('processes', 1)}"])
-    parts.append(_table(["source", "variant", "n seeds", "top-1 %", "95% CI", "top-5 %", "pretrain clips/s",
-                         "finetune clips/s", "device"], rows))
-    for kind in plots.KINDS:
+    for g in groups(records):
+        hw = g.records[0].environment.get("hardware", {})
+        rows.append([g.source, g.variant, len(g.seeds)] + [estimate(g.values(m.key)) for m, _ in cols]
+                    + [_mean([(r.pretrain or {}).get("clips_per_s") for r in g.records]),
+                       _mean([(r.finetune or {}).get("clips_per_s") for r in g.records]),
+                       hw.get("gpu") or f"{hw.get('device', '')} x{hw.get('processes', 1)}"])
+    columns = [Column("source"), Column("variant"), Column("n_seeds", "n seeds")] + [c for _, c in cols] + [
+        Column("pretrain_clips_s", "pretrain clips/s"), Column("finetune_clips_s", "finetune clips/s"),
+        Column("device")]
+    return Table(columns, rows)
+
+
+def section(protocol: str, task: str, records: list[Record], out: Path, anchor: str) -> str:
+    parts = [f'<section id="{anchor}"><h2>{html.escape(protocol)} &middot; {html.escape(task)}</h2>',
+             f'<p class="note">{html.escape(_cost(protocol))}</p>', render(board_table(records), "html")]
+    gs = groups(records)
+    for kind in plots.kinds():
         try:
             png, svg = plots.plot(kind, records, out / anchor, f"{protocol} / {task}")
         except BenchError:
             continue
         parts.append(f"<figure>{_svg(svg)}<figcaption class=note>{kind}: {png.name} / {svg.name}</figcaption>"
                      f"</figure>")
-        if kind == "ood":
-            from benchmark.report.tables import ood_table
-            parts.append(_from_csv(ood_table(records, "csv")))
-        if kind == "lowdata":
-            from benchmark.report.tables import lowdata_table
-            parts.append(_from_csv(lowdata_table(records, "csv")))
+    for stage in stages():
+        for t in stage.tables(gs).values():
+            parts.append(render(t, "html"))
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def _from_csv(text: str) -> str:
-    import csv
-    rows = list(csv.reader(text.splitlines()))
-    return _table(rows[0], rows[1:])
-
-
-def papers_section(records: list[dict]) -> str:
+def papers_section(records: list[Record]) -> str:
     parts = ['<section id="papers"><h2>Papers: published vs reproduced</h2>']
     for name in papers():
         paper = load_paper(name)
         parts.append(f"<h3>{html.escape(paper.citation)}</h3>")
-        if paper.provisional:
-            parts.append('<p class="note">PROVISIONAL: values from a secondary summary, unchecked against the paper.'
-                         "</p>")
-        for r in regenerate(paper, records, table=paper.tables[0].id):
-            rows = [[c.row.label, c.row.source or "-", "" if c.published is None else c.published,
-                     ci_text(c.reproduced), c.reproduced.n if c.reproduced else "",
-                     "" if c.gap_published is None else f"{c.gap_published:.1f}%"] for c in r.cells]
-            where = (f"reproduced: {r.protocol} on {r.task}" if r.protocol else "not reproducible here")
-            parts.append(f"<p><b>{html.escape(r.table.title)} &mdash; {html.escape(r.column.label)}</b> "
-                         f'<span class="note">({html.escape(where)})</span></p>')
-            parts.append(_table(["configuration", "source", "published", "reproduced", "n", "gap closed (pub.)"],
-                                rows))
+        parts += [render(t, "html") for t in paper_tables(paper, regenerate(paper, records, table=paper.tables[0].id))]
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -143,22 +125,19 @@ def build(results: Path, out: Path) -> Path:
     records, bad = read_records(results)
     if not records:
         raise BenchError(f"no result records under {results}: run `bench run` first (or pass --results DIR)")
-    out.mkdir(parents=True, exist_ok=True)
-    by_pt: dict[tuple[str, str], list[dict]] = {}
+    by_pt: dict[tuple[str, str], list[Record]] = {}
     for r in records:
-        by_pt.setdefault((r["protocol"], r["task"]), []).append(r)
+        by_pt.setdefault((r.protocol, r.task), []).append(r)
     anchors = {k: f"{Path(k[0]).stem}-{k[1]}" for k in by_pt}
     nav = " ".join(f'<a href="#{a}">{html.escape(k[0])} / {html.escape(k[1])}</a>' for k, a in anchors.items())
     body = ["<h1>Video pretraining without natural videos: leaderboard</h1>",
             f'<p class="note">{len(records)} result records from {html.escape(str(results))}'
             + (f" ({len(bad)} unreadable files skipped)" if bad else "")
             + f", generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by <code>bench leaderboard</code>. "
-              "Top-1: mean over seeds with a 95% bootstrap confidence interval. Click a column to sort.</p>",
+              "Metrics: mean over seeds with a 95% confidence interval. Click a column to sort.</p>",
             f"<nav>{nav} <a href=\"#papers\">papers</a></nav>"]
     body += [section(p, t, recs, out, anchors[(p, t)]) for (p, t), recs in sorted(by_pt.items())]
     body.append(papers_section(records))
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Leaderboard</title>'
             f"<style>{STYLE}</style></head><body>{''.join(body)}<script>{SCRIPT}</script></body></html>\n")
-    index = out / "index.html"
-    index.write_text(page)
-    return index
+    return atomic_write_text(out / "index.html", page)

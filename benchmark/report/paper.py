@@ -19,19 +19,23 @@ from typing import Any
 
 from benchmark.config import build, parse_yaml
 from benchmark.errors import BenchError
-from benchmark.report.records import variant
-from benchmark.report.stats import Estimate, estimate, spearman
+from benchmark.records import Record
+from benchmark.render import Column, Table
+from benchmark.stats import Estimate, estimate, spearman
 
-BASELINES = Path(__file__).resolve().parents[2] / "baselines"
+# The published tables: baselines/ at the top of the checkout is where people edit them; benchmark/baselines is
+# a link to it in the checkout and a copy inside the installed package (see pyproject.toml).
+BASELINES = Path(__file__).parents[1] / "baselines"
 
 
 @dataclass
-class Column:
+class PaperColumn:
     id: str
     label: str
     protocol: str | None
     task: str | None
     config: dict[str, Any] = field(default_factory=dict)  # dotted key -> value the record's config must have
+    metric: str = "top1"  # the record metric that reproduces the column (dotted, e.g. linear_probe.top1)
     note: str = ""
 
 
@@ -46,10 +50,10 @@ class Row:
 
 
 @dataclass
-class Table:
+class PaperTable:
     id: str
     title: str
-    columns: list[Column]
+    columns: list[PaperColumn]
     rows: list[Row]
     gap: dict[str, str | None] | None = None  # {low: row id, high: row id}
     note: str = ""
@@ -69,7 +73,7 @@ class Paper:
     paper: str
     citation: str
     provisional: bool
-    tables: list[Table]
+    tables: list[PaperTable]
 
 
 def papers() -> list[str]:
@@ -112,21 +116,22 @@ def _substitute(params: Any, task: str | None) -> Any:
     return task if params == "$task" else params
 
 
-def matching(records: list[dict], row: Row, column: Column, protocol: str, task: str, own: bool) -> list[dict]:
+def matching(records: list[Record], row: Row, column: PaperColumn, protocol: str, task: str,
+             own: bool) -> list[Record]:
     """The records that reproduce (row, column): one variant (the one with the most seeds) of the row's source."""
     params = _substitute(row.params, task)
     if not own:
         params = {k: v for k, v in params.items() if k != "task"}
     found = [r for r in records
-             if r["protocol"] == protocol and r["task"] == task and r["source"] == row.source
-             and _matches(params, r["config"].get("source", {}).get("params", {}))
-             and all(_dotted(r["config"], k) == v for k, v in column.config.items())]
-    groups: dict[str, list[dict]] = {}
+             if r.protocol == protocol and r.task == task and r.source == row.source
+             and _matches(params, r.config.get("source", {}).get("params", {}))
+             and all(_dotted(r.config, k) == v for k, v in column.config.items())]
+    groups: dict[str, list[Record]] = {}
     for r in found:
-        groups.setdefault(variant(r), []).append(r)
+        groups.setdefault(r.variant, []).append(r)
     if not groups:
         return []
-    return max(groups.values(), key=lambda g: (len({r["seed"] for r in g}), max(r["created"] for r in g)))
+    return max(groups.values(), key=lambda g: (len({r.seed for r in g}), max(r.created for r in g)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -144,8 +149,8 @@ class Cell:
 
 @dataclass
 class ColumnResult:
-    table: Table
-    column: Column
+    table: PaperTable
+    column: PaperColumn
     protocol: str | None
     task: str | None
     cells: list[Cell]
@@ -160,7 +165,7 @@ def _gap(value: float | None, low: float | None, high: float | None) -> float | 
     return 100.0 * (value - low) / (high - low)
 
 
-def regenerate(paper: Paper, records: list[dict], table: str | None = None, protocol: str | None = None,
+def regenerate(paper: Paper, records: list[Record], table: str | None = None, protocol: str | None = None,
                task: str | None = None) -> list[ColumnResult]:
     tables = [t for t in paper.tables if table is None or t.id == table]
     if not tables:
@@ -175,7 +180,7 @@ def regenerate(paper: Paper, records: list[dict], table: str | None = None, prot
             for row in t.rows:
                 rep = None
                 if row.source is not None and proto is not None and tsk is not None:
-                    rep = estimate([r["metrics"].get("top1") for r in matching(records, row, col, proto, tsk, own)])
+                    rep = estimate([r.metric(col.metric) for r in matching(records, row, col, proto, tsk, own)])
                 cells.append(Cell(row, row.values[ci], rep))
             by_id = {c.row.id: c for c in cells}
             low, high = ((by_id.get(t.gap.get("low")), by_id.get(t.gap.get("high"))) if t.gap else (None, None))
@@ -189,47 +194,31 @@ def regenerate(paper: Paper, records: list[dict], table: str | None = None, prot
     return out
 
 
-def _num(x: float | None, digits: int = 1, suffix: str = "") -> str:
-    return "" if x is None else f"{x:.{digits}f}{suffix}"
-
-
-def render(paper: Paper, results: list[ColumnResult], fmt: str = "github") -> str:
-    from tabulate import tabulate
-    if fmt == "json":
-        import json
-        return json.dumps([{
-            "paper": paper.paper, "table": r.table.id, "column": r.column.id, "protocol": r.protocol, "task": r.task,
-            "spearman": {"rho": r.rho, "p": r.p, "rows": r.compared},
-            "rows": [{"row": c.row.id, "label": c.row.label, "source": c.row.source, "published": c.published,
-                      "reproduced": c.reproduced.as_dict() if c.reproduced else None,
-                      "gap_closed_published": c.gap_published, "gap_closed_reproduced": c.gap_reproduced}
-                     for c in r.cells]} for r in results], indent=1)
-    blocks = [f"{paper.citation}" + ("\nPROVISIONAL: values from a secondary summary, unchecked against the paper."
-                                     if paper.provisional else "")]
+def tables(paper: Paper, results: list[ColumnResult]) -> list[Table]:
+    """One rendered table per (paper table, column): published beside reproduced, gap shares, Spearman's rho."""
+    out = []
     for r in results:
-        head = f"{r.table.title} -- {r.column.label}"
         if r.protocol is None:
             where = f"nothing reproduces this column here ({r.column.note or 'no protocol'})"
         else:
-            where = f"reproduced: records of protocol {r.protocol} on task {r.task}"
+            where = f"reproduced: {r.column.metric} of records of protocol {r.protocol} on task {r.task}"
         has_gap = any(c.gap_published is not None or c.gap_reproduced is not None for c in r.cells)
-        rows = []
-        for c in r.cells:
-            rep = c.reproduced
-            row = [c.row.label, c.row.source or "-", _num(c.published),
-                   "" if rep is None else (rep.text() if rep.low is None else
-                                           f"{rep.mean:.1f} [{rep.low:.1f}, {rep.high:.1f}]"),
-                   "" if rep is None else rep.n]
-            if has_gap:
-                row += [_num(c.gap_published, 1, "%"), _num(c.gap_reproduced, 1, "%")]
-            rows.append(row)
-        headers = ["configuration", "source", "published", "reproduced (mean [95% CI])", "n seeds"]
+        rows = [[c.row.id, c.row.label, c.row.source, c.published, c.reproduced]
+                + ([c.gap_published, c.gap_reproduced] if has_gap else []) for c in r.cells]
+        columns = [Column("row"), Column("configuration"), Column("source"), Column("published"),
+                   Column("reproduced", "reproduced (mean [95% CI])")]
         if has_gap:
-            headers += ["gap closed, published", "gap closed, reproduced"]
-        text = tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+            columns += [Column("gap_closed_published", "gap closed %, published"),
+                        Column("gap_closed_reproduced", "gap closed %, reproduced")]
         corr = (f"Spearman rank correlation, published vs reproduced ({r.compared} rows): rho = {r.rho:.2f} "
                 f"(p = {r.p:.3f})" if r.rho is not None else
                 f"Spearman rank correlation: needs 3 rows with both values ({r.compared} so far)")
-        note = f"\nnote: {r.table.note}" if r.table.note else ""
-        blocks.append(f"{head}\n{where}\n\n{text}\n{corr}{note}")
-    return "\n\n".join(blocks)
+        notes = [where, corr] + ([f"note: {r.table.note}"] if r.table.note else [])
+        if paper.provisional:
+            notes.append("PROVISIONAL: values from a secondary summary, unchecked against the paper.")
+        out.append(Table(columns, rows, title=f"{paper.paper} {r.table.title} -- {r.column.label}", notes=notes,
+                         meta={"paper": paper.paper, "citation": paper.citation, "provisional": paper.provisional,
+                               "table": r.table.id, "column": r.column.id, "metric": r.column.metric,
+                               "protocol": r.protocol, "task": r.task,
+                               "spearman": {"rho": r.rho, "p": r.p, "rows": r.compared}}))
+    return out

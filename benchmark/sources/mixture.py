@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmark.config import build, to_dict
 from benchmark.errors import BenchError
-from benchmark.sources import SOURCES, make_source
+from benchmark.sources.base import CLIP_SOURCES, ClipSource, make_source, register
 
 
 @dataclass
@@ -41,11 +41,10 @@ class MixtureParams:
             raise BenchError(f"key {where}.components must list at least one {{source, weight, params}}")
         for i, c in enumerate(self.components):
             key = f"{where}.components[{i}]"
-            if c.source not in SOURCES:
-                raise BenchError(f"key {key}.source: unknown source {c.source!r} (list them with `bench sources`)")
-            entry = SOURCES.get(c.source)
-            if entry.extra["kind"] != "clips":
-                raise BenchError(f"key {key}.source: {entry.name!r} has no clips to mix")
+            if c.source not in CLIP_SOURCES:
+                raise BenchError(f"key {key}.source: {c.source!r} is not a clip source (scratch and checkpoint "
+                                 f"have no clips to mix; `bench sources` lists them)")
+            entry = CLIP_SOURCES.get(c.source)
             if not c.weight > 0:
                 raise BenchError(f"key {key}.weight must be > 0, got {c.weight!r}")
             build(entry.params, c.params, f"{key}.params")
@@ -70,12 +69,16 @@ def interleave(index: int, parts: list[Fraction]) -> int:
     return len(parts) - 1
 
 
-class Mixture:
+@register("mixture", "A mixture of clip sources in fixed ratios (source.components: a list of {source, weight, "
+          "params}); e.g. synthetic shapes + 5% static images (Yu Table 2), shapes + 25% natural video (Yu Table "
+          "11), natural video + PMG (Ishikawa Table 6; default, 1:1). Indices are interleaved so every epoch holds "
+          "the exact ratio (source.assign=random: a draw per clip).", params=MixtureParams)
+class Mixture(ClipSource):
     def __init__(self, params: MixtureParams, seed: int, clip_size: int):
         self.p, self.seed = params, seed
-        self.names = [SOURCES.canonical(c.source) for c in params.components]
-        self.params = [build(SOURCES.get(n).params, c.params, "source") for n, c in zip(self.names, params.components,
-                                                                                         strict=True)]
+        self.names = [CLIP_SOURCES.canonical(c.source) for c in params.components]
+        self.params = [build(CLIP_SOURCES.get(n).params, c.params, "source")
+                       for n, c in zip(self.names, params.components, strict=True)]
         self.sources = [make_source(n, q, seed, clip_size) for n, q in zip(self.names, self.params, strict=True)]
         self.parts = shares([c.weight for c in params.components])
 
@@ -90,18 +93,9 @@ class Mixture:
 
     @property
     def skipped(self) -> set[str]:
-        return set().union(*(getattr(s, "skipped", ()) for s in self.sources))
+        return set().union(*(s.skipped for s in self.sources))
 
     def info(self) -> dict:
         return {"assign": self.p.assign, "components": [
             {"source": n, "share": round(float(s), 6), "params": to_dict(q), **src.info()}
             for n, s, q, src in zip(self.names, self.parts, self.params, self.sources, strict=True)]}
-
-
-@SOURCES.register("mixture", "A mixture of clip sources in fixed ratios (source.components: a list of {source, "
-                  "weight, params}); e.g. synthetic shapes + 5% static images (Yu Table 2), shapes + 25% natural "
-                  "video (Yu Table 11), natural video + PMG (Ishikawa Table 6; default, 1:1). Indices are "
-                  "interleaved so every epoch holds the exact ratio (source.assign=random: a draw per clip).",
-                  params=MixtureParams, kind="clips")
-def make_mixture(params: MixtureParams, seed: int, clip_size: int) -> Mixture:
-    return Mixture(params, seed, clip_size)

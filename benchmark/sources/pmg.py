@@ -23,22 +23,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-import cv2
 import numpy as np
-import torch
-import torchvision.transforms.v2.functional as TF
 
 from benchmark.data.images import draw_image, make_pool
-from benchmark.data.transforms import random_resized_crop_box
+from benchmark.data.sampling import random_resized_crop_box
 from benchmark.errors import BenchError
-from benchmark.sources import SOURCES
+from benchmark.sources.base import ClipSource, register
 
 Transform = Literal["identity", "sliding-window", "zoom", "fade", "affine", "perspective", "color-jitter", "cutmix"]
 TRANSFORMS: tuple[str, ...] = get_args(Transform)
 
-BORDERS = {"reflect": cv2.BORDER_REFLECT_101, "replicate": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT,
-           "wrap": cv2.BORDER_WRAP}
-INTERPOLATIONS = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "nearest": cv2.INTER_NEAREST}
+# option -> the OpenCV constant's name (OpenCV is imported where it is used)
+BORDERS = {"reflect": "BORDER_REFLECT_101", "replicate": "BORDER_REPLICATE", "constant": "BORDER_CONSTANT",
+           "wrap": "BORDER_WRAP"}
+INTERPOLATIONS = {"bilinear": "INTER_LINEAR", "bicubic": "INTER_CUBIC", "nearest": "INTER_NEAREST"}
 
 
 @dataclass
@@ -142,11 +140,14 @@ def _direction(rng: np.random.Generator) -> np.ndarray:
 
 def fade_change(gain: float) -> Photometric:
     """Brightness times `gain` per step (saturating), on uint8 frames."""
+    import cv2
     return lambda frame, n: cv2.convertScaleAbs(frame, alpha=gain ** n)
 
 
 def jitter_change(brightness: float, contrast: float, saturation: float, hue: float) -> Photometric:
     """torchvision's colour-jitter operations with fixed factors, in a fixed order, per step."""
+    import torch
+    import torchvision.transforms.v2.functional as TF
     def change(frame: np.ndarray, n: int) -> np.ndarray:
         x = torch.from_numpy(frame).permute(2, 0, 1)
         x = TF.adjust_brightness(x, brightness ** n)
@@ -176,6 +177,7 @@ def draw_motion(name: str, p: PMGParams, side: int, rng: np.random.Generator) ->
         t = rng.uniform(-p.affine_translation, p.affine_translation, 2) * side
         return Motion([name], shift(t) @ about(centre, linear))
     if name == "perspective":
+        import cv2
         corners = np.array([[0, 0], [side - 1, 0], [side - 1, side - 1], [0, side - 1]], np.float32)
         moved = corners + rng.uniform(-p.perspective, p.perspective, (4, 2)).astype(np.float32) * side
         return Motion([name], cv2.getPerspectiveTransform(corners, moved))
@@ -205,7 +207,11 @@ def compose(motions: list[Motion]) -> Motion:
     return Motion([n for m in motions for n in m.names], matrix, photometric if changes else None)
 
 
-def warp(frame: np.ndarray, matrix: np.ndarray, interpolation: int, border: int) -> np.ndarray:
+def warp(frame: np.ndarray, matrix: np.ndarray, interpolation: str = "bilinear",
+         border: str = "reflect") -> np.ndarray:
+    """One warp of a uint8 frame by a 3x3 matrix (affine when its last row is (0, 0, 1))."""
+    import cv2
+    interpolation, border = getattr(cv2, INTERPOLATIONS[interpolation]), getattr(cv2, BORDERS[border])
     h, w = frame.shape[:2]
     if np.allclose(matrix[2], (0, 0, 1)):
         return cv2.warpAffine(frame, matrix[:2], (w, h), flags=interpolation, borderMode=border)
@@ -218,11 +224,11 @@ def render(first: np.ndarray, motion: Motion, frames: int, recursive: bool = Tru
     `recursive=False` frame t = motion^t(frame 0) (warp matrices raised to the power t, one warp per frame)."""
     out = np.empty((frames, *first.shape), np.uint8)
     out[0] = first
-    interp, fill = INTERPOLATIONS[interpolation], BORDERS[border]
     for t in range(1, frames):
         x, n = (out[t - 1], 1) if recursive else (first, t)
         if motion.matrix is not None:
-            x = warp(x, motion.matrix if recursive else np.linalg.matrix_power(motion.matrix, t), interp, fill)
+            x = warp(x, motion.matrix if recursive else np.linalg.matrix_power(motion.matrix, t), interpolation,
+                     border)
         if motion.photometric is not None:
             x = motion.photometric(x, n)
         out[t] = x
@@ -236,6 +242,7 @@ def render(first: np.ndarray, motion: Motion, frames: int, recursive: bool = Tru
 def mixup(a: np.ndarray, b: np.ndarray, lam: float) -> np.ndarray:
     """Frame-wise pixel blend round(lam * a + (1 - lam) * b) of two uint8 clips of one shape (OpenCV: 13x faster
     than NumPy in float32)."""
+    import cv2
     flat = (-1, a.shape[-2] * a.shape[-1])
     return cv2.addWeighted(a.reshape(flat), lam, b.reshape(flat), 1 - lam, 0).reshape(a.shape)
 
@@ -261,8 +268,14 @@ def videomix(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int]) -> np
 # the source
 
 
-class PseudoMotion:
-    def __init__(self, params: PMGParams, seed: int):
+@register("pmg", "Pseudo Motion Generator (Ishikawa et al. 2024): a still image becomes a clip by one "
+          "transformation applied recursively (frame t+1 = f(frame t)); default the paper's final recipe (zoom "
+          "in/out or affine, Mixup of two clips, 224^2, bundled natural stills). The 8 transforms, pools (bundled, "
+          "folder, fractal, visual-atom) and VideoMix/none are parameters. Parameter ranges, first-frame crop, "
+          "borders, interpolation and the Mixup lambda are a reconstruction (not in the paper's retrievable text).",
+          params=PMGParams, aliases=("pseudo-motion",))
+class PseudoMotion(ClipSource):
+    def __init__(self, params: PMGParams, seed: int, clip_size: int = 0):
         self.p, self.seed = params, seed
         self.pool = make_pool(params.images, 0)  # the image set is fixed across run seeds, like a real dataset
         self.canvas = params.size + 2 * round(params.margin * params.size)
@@ -270,6 +283,7 @@ class PseudoMotion:
 
     def still(self, rng: np.random.Generator) -> np.ndarray:
         """A random-resized crop of a still from the pool, canvas x canvas (the first frame before cropping)."""
+        import cv2
         img = draw_image(self.pool, rng, self.skipped)
         y, x, h, w = random_resized_crop_box(*img.shape[:2], self.p.crop_scale, self.p.crop_ratio, rng)
         shrink = h > self.canvas and w > self.canvas
@@ -321,13 +335,3 @@ class PseudoMotion:
         return {"pool": self.pool.info(), "transforms": list(p.transforms), "choice": p.choice,
                 "video_mix": p.video_mix, "frame_size": p.size, "recursive": p.recursive,
                 "stride": "ignored: one recursion step per frame"}
-
-
-@SOURCES.register("pmg", "Pseudo Motion Generator (Ishikawa et al. 2024): a still image becomes a clip by one "
-                  "transformation applied recursively (frame t+1 = f(frame t)); default the paper's final recipe "
-                  "(zoom in/out or affine, Mixup of two clips, 224^2, bundled natural stills). The 8 transforms, "
-                  "pools (bundled, folder, fractal, visual-atom) and VideoMix/none are parameters. Parameter ranges, "
-                  "first-frame crop, borders, interpolation and the Mixup lambda are a reconstruction (not in the "
-                  "paper's retrievable text).", params=PMGParams, aliases=("pseudo-motion",), kind="clips")
-def make_pmg(params: PMGParams, seed: int, clip_size: int) -> PseudoMotion:
-    return PseudoMotion(params, seed)

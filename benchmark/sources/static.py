@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from benchmark.data.images import draw_image, make_pool
 from benchmark.errors import BenchError
-from benchmark.sources import SOURCES
+from benchmark.sources.base import ClipSource, register
 
 
 @dataclass
@@ -27,14 +26,18 @@ class StaticParams:
             raise BenchError(f"key {where}.size must be >= 8, got {self.size}")
 
 
-class StaticImages:
-    def __init__(self, params: StaticParams, seed: int):
+@register("static-images", "Static-image videos: a whole still repeated over all frames (Yu et al. 2024 Table 2's "
+          "baseline; PMG's identity transform without Mixup). Pools as for pmg (source.images).",
+          params=StaticParams, aliases=("static",))
+class StaticImages(ClipSource):
+    def __init__(self, params: StaticParams, seed: int, clip_size: int = 0):
         self.p, self.seed = params, seed
         self.pool = make_pool(params.images, 0)  # the image set is fixed across run seeds, like a real dataset
         self.skipped: set[str] = set()
 
     def clip(self, index: int, frames: int, stride: int) -> np.ndarray:
         """uint8 (frames, H, W, 3): one whole still, short side `size`, in every frame."""
+        import cv2
         img = draw_image(self.pool, np.random.default_rng([self.seed, index]), self.skipped)
         h, w = img.shape[:2]
         scale = self.p.size / min(h, w)
@@ -44,10 +47,3 @@ class StaticImages:
 
     def info(self) -> dict:
         return {"pool": self.pool.info(), "short_side": self.p.size}
-
-
-@SOURCES.register("static-images", "Static-image videos: a whole still repeated over all frames (Yu et al. 2024 "
-                  "Table 2's baseline; PMG's identity transform without Mixup). Pools as for pmg "
-                  "(source.images).", params=StaticParams, aliases=("static",), kind="clips")
-def make_static(params: StaticParams, seed: int, clip_size: int) -> StaticImages:
-    return StaticImages(params, seed)

@@ -34,16 +34,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from benchmark.data.images import IMAGE_SUFFIXES, POOLS, ImageError
 from benchmark.data.textures import PROCEDURAL, make_textures
 from benchmark.errors import BenchError
-from benchmark.sources import SOURCES
+from benchmark.sources.base import CLIP_SOURCES, ClipSource, ClipSourceEntry
 
 SHAPES = ("circle", "square", "oriented_square", "rectangle", "triangle", "quadrilateral")
 CIRCLE = 0
@@ -287,10 +287,10 @@ class Level:
     textured: bool = False
 
 
-class SyntheticVideos:
+class SyntheticVideos(ClipSource):
     """One level's clips: `clip(index, frames, stride)` -> uint8 (frames, res, res, 3)."""
 
-    def __init__(self, level: Level, params: CirclesParams, seed: int):
+    def __init__(self, params: CirclesParams, seed: int, clip_size: int = 0, *, level: Level):
         self.level, self.p, self.seed = level, params, seed
         self.res = params.resolution
         self.radii, self.radius_cdf = radius_distribution(params.sigma, params.radius_min, params.radius_max,
@@ -475,6 +475,7 @@ class SyntheticVideos:
         """Paint frames in object order, as labels: returns (T, res, res) uint8 labels (uint16 past 255 objects
         in a clip), the object id of each label (K + 1,), -1 for the background (label 0), and for textured
         levels the pixel box [x0, y0, x1, y1) where each painted object can show, (T, N, 4)."""
+        import cv2
         nt, res = len(geo["drawn"]), self.res
         sel = np.flatnonzero(geo["drawn"].any(0))  # objects on the canvas in some frame
         drawn, box, disc = geo["drawn"][:, sel], geo["box"][:, sel], geo["disc"][:, sel]
@@ -518,6 +519,7 @@ class SyntheticVideos:
 
     def render(self, obj: Objects, t: np.ndarray) -> np.ndarray:
         """Frames t (T,) of the video `obj`: uint8 (T, res, res, 3)."""
+        import cv2
         static = not self.level.moving
         tr = t[:1] if static else t  # a static video is one frame repeated
         geo = self.geometry(obj, tr)
@@ -547,6 +549,7 @@ class SyntheticVideos:
         """Colour label frames: every object on top somewhere shows its texture, warped with the shape (bilinear,
         cv2.warpAffine as in the code), where it is on top; the background stays black. The code resizes each
         texture to 2 res x 2 res (nearest) first: here that scaling is folded into the warp (same geometry)."""
+        import cv2
         present = [np.flatnonzero(np.bincount(frame.ravel(), minlength=len(ids))[1:]) + 1 for frame in labels]
         tt = np.repeat(np.arange(len(labels)), [len(p) for p in present])
         label = np.concatenate(present)
@@ -621,13 +624,8 @@ LEVELS = [
 ]
 
 
-def _register(level: Level, params: type, aliases: tuple[str, ...], text: str) -> None:
-    description = f"Yu et al. 2024 level {level.number}, {level.title[0].lower()}{level.title[1:]}: {text}"
-
-    @SOURCES.register(level.name, description, params=params, aliases=aliases, kind="clips", level=level.number)
-    def make(p: CirclesParams, seed: int, clip_size: int) -> SyntheticVideos:
-        return SyntheticVideos(level, p, seed)
-
-
 for _level, _params, _aliases, _text in LEVELS:
-    _register(_level, _params, _aliases, _text)
+    CLIP_SOURCES.add(ClipSourceEntry(
+        _level.name, f"Yu et al. 2024 level {_level.number}, {_level.title[0].lower()}{_level.title[1:]}: {_text}",
+        _params, _aliases, cls=SyntheticVideos, factory=partial(SyntheticVideos, level=_level), level=_level.number),
+        __name__)

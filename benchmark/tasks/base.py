@@ -1,43 +1,20 @@
-"""What a downstream task is: a class list and two splits of labelled videos, read frame by frame."""
+"""What a downstream task is, and the registry of them (`bench tasks`).
+
+A task is a class list and two splits of labelled videos (`benchmark.data.splits.VideoSplit`). A task module
+registers a factory `make(params) -> Task` with `@register(name, description, params=..., needs=...)`; `needs`
+says in one line what the user must provide (data root, split). Factories read split files and class lists but
+decode no video; unreadable videos are skipped by runs and counted in their records.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
-
-
-class VideoSplit(Protocol):
-    """One split of labelled videos. `frames` returns uint8 (len(indices), H, W, 3) and may raise VideoError."""
-
-    def __len__(self) -> int: ...
-    def label(self, i: int) -> int: ...
-    def name(self, i: int) -> str: ...
-    def frame_count(self, i: int) -> int: ...
-    def frames(self, i: int, indices: np.ndarray) -> np.ndarray: ...
-
-
-class SubsetSplit:
-    """The videos `indices` of another split (low-data finetuning, pretraining on a task's train split)."""
-
-    def __init__(self, split: VideoSplit, indices: list[int]):
-        self.split, self.indices = split, list(indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def label(self, i: int) -> int:
-        return self.split.label(self.indices[i])
-
-    def name(self, i: int) -> str:
-        return self.split.name(self.indices[i])
-
-    def frame_count(self, i: int) -> int:
-        return self.split.frame_count(self.indices[i])
-
-    def frames(self, i: int, indices: np.ndarray) -> np.ndarray:
-        return self.split.frames(self.indices[i], indices)
+from benchmark.config import build
+from benchmark.data.splits import VideoSplit
+from benchmark.registry import Entry, Registry
 
 
 @dataclass
@@ -56,3 +33,32 @@ class Task:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "num_classes": self.num_classes, "train_videos": len(self.train),
                 "test_videos": len(self.test), **self.info}
+
+
+@dataclass(frozen=True)
+class TaskEntry(Entry):
+    factory: Callable[[Any], Task] | None = None
+    needs: str = ""  # what the user provides, one line
+
+    def check(self) -> None:
+        super().check()
+        if self.params is None or not callable(self.factory) or not self.needs:
+            raise TypeError(f"task {self.name}: needs params, a factory and a `needs` line")
+
+
+TASKS: Registry[TaskEntry] = Registry("task", package="benchmark.tasks", first=("embedded", "files"))
+
+
+def register(name: str, description: str, params: type, needs: str):
+    def decorator(factory: Callable[[Any], Task]) -> Callable[[Any], Task]:
+        TASKS.add(TaskEntry(name, description, params, factory=factory, needs=needs), factory.__module__)
+        return factory
+    return decorator
+
+
+def task_params(name: str, raw: dict) -> Any:
+    return build(TASKS.get(name).params, raw, "task")
+
+
+def make_task(name: str, params: Any) -> Task:
+    return TASKS.get(name).factory(params)

@@ -23,13 +23,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from benchmark.data.images import BUNDLED_IMAGE_NAMES, EMBEDDED_TEST_IMAGES, bundled_image
 from benchmark.errors import BenchError
-from benchmark.tasks import TASKS
-from benchmark.tasks.base import Task
+from benchmark.tasks.base import Task, register
 
 CLASSES = ["right", "down-right", "down", "down-left", "left", "up-left", "up", "up-right"]
 TEST_IMAGES = EMBEDDED_TEST_IMAGES  # the `bundled` image pool leaves these out
@@ -68,6 +66,7 @@ class EmbeddedParams:
 
 def _crop(image: np.ndarray, fraction: tuple[float, float], out: int, rng: np.random.Generator) -> np.ndarray:
     """A random square covering `fraction` of the image's short side, resized to out x out."""
+    import cv2
     h, w = image.shape[:2]
     side = min(h, w, max(out, int(min(h, w) * rng.uniform(*fraction))))
     y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
@@ -95,6 +94,7 @@ class EmbeddedSplit:
 
     def render(self, i: int) -> np.ndarray:
         """The whole video, uint8 (frames, size, size, 3); deterministic for (task seed, split, i)."""
+        import cv2
         p = self.p
         rng = np.random.default_rng([p.seed, 0 if self.split == "train" else 1, i])
         bg_name, fg_name = (self.images[k] for k in rng.choice(len(self.images), size=2, replace=False))
@@ -120,7 +120,7 @@ class EmbeddedSplit:
         return self.render(i)[np.asarray(indices)]
 
 
-@TASKS.register("embedded", "Embedded smoke-scale motion task: a natural-image patch moves over a dim, blurred "
+@register("embedded", "Embedded smoke-scale motion task: a natural-image patch moves over a dim, blurred "
                 "natural-image background in one of 8 directions (4 reversed pairs, so frame order matters); "
                 "generated on the fly from images bundled in scikit-image/scikit-learn, disjoint train/test "
                 "images. Offline, minutes on a CPU; not comparable to UCF101/HMDB51.", params=EmbeddedParams,

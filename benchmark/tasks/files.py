@@ -16,40 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from benchmark.data.video import VIDEO_SUFFIXES, decode, frame_count
+from benchmark.data.splits import VideoListSplit
+from benchmark.data.video import VIDEO_SUFFIXES
 from benchmark.errors import BenchError
-from benchmark.tasks import TASKS
-from benchmark.tasks.base import Task
-
-
-class VideoListSplit:
-    """Labelled video files, decoded on demand with PyAV (frame counts cached)."""
-
-    def __init__(self, paths: list[Path], labels: list[int], short_side: int | None = None):
-        self.paths, self.labels, self.short_side = paths, labels, short_side
-        self._counts: dict[int, int] = {}
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def label(self, i: int) -> int:
-        return self.labels[i]
-
-    def name(self, i: int) -> str:
-        return str(self.paths[i])
-
-    def frame_count(self, i: int) -> int:
-        if i not in self._counts:
-            self._counts[i] = frame_count(self.paths[i])
-        return self._counts[i]
-
-    def frames(self, i: int, indices: np.ndarray) -> np.ndarray:
-        return decode(self.paths[i], indices, short_side=self.short_side)
-
-    def subset(self, indices: list[int]) -> VideoListSplit:
-        return VideoListSplit([self.paths[i] for i in indices], [self.labels[i] for i in indices], self.short_side)
+from benchmark.tasks.base import Task, register
 
 
 def _need_root(data_root: str | None, task: str) -> Path:
@@ -140,7 +110,7 @@ def _official_task(name: str, p, classes: list[str], train: tuple, test: tuple) 
                 info={"split": p.split, "data_root": str(p.data_root)})
 
 
-@TASKS.register("ucf101", "UCF101 (101 classes) from the official distribution: UCF-101/<Class>/*.avi with "
+@register("ucf101", "UCF101 (101 classes) from the official distribution: UCF-101/<Class>/*.avi with "
                 "ucfTrainTestlist/ (classInd.txt, trainlist0N.txt, testlist0N.txt); split 1: 9,537 train / "
                 "3,783 test videos.", params=UCF101Params,
                 needs="--data-root DIR holding UCF-101/ and ucfTrainTestlist/; --split 1|2|3")
@@ -189,7 +159,7 @@ def read_hmdb51(p: HMDB51Params):
     return classes, train, test
 
 
-@TASKS.register("hmdb51", "HMDB51 (51 classes) from the official distribution: <class>/*.avi with "
+@register("hmdb51", "HMDB51 (51 classes) from the official distribution: <class>/*.avi with "
                 "testTrainMulti_7030_splits/<class>_test_splitN.txt (1 = train, 2 = test, 0 = unused); "
                 "3,570 train / 1,530 test videos per split.", params=HMDB51Params,
                 needs="--data-root DIR holding the class folders and testTrainMulti_7030_splits/; --split 1|2|3")
@@ -224,7 +194,7 @@ def read_list(path: Path, root: Path) -> tuple[list[Path], list[int]]:
     return paths, labels
 
 
-@TASKS.register("csv", "Any labelled videos as VideoMAE-style `path label` lists (labels 0..C-1): "
+@register("csv", "Any labelled videos as VideoMAE-style `path label` lists (labels 0..C-1): "
                 "<data-root>/train.csv and test.csv, relative paths resolved against the data root.",
                 params=ListParams, needs="--data-root DIR holding train.csv and test.csv (`path label` lines)")
 def make_list_task(p: ListParams) -> Task:
@@ -269,7 +239,7 @@ def read_folder(folder: Path, classes: list[str] | None) -> tuple[list[str], lis
     return names, paths, labels
 
 
-@TASKS.register("folder", "Any labelled videos as a class-per-folder tree: <data-root>/train/<class>/* and "
+@register("folder", "Any labelled videos as a class-per-folder tree: <data-root>/train/<class>/* and "
                 "<data-root>/test/<class>/*; classes are the train folder names in sorted order.",
                 params=FolderParams, needs="--data-root DIR holding train/<class>/ and test/<class>/")
 def make_folder_task(p: FolderParams) -> Task:

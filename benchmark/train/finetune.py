@@ -17,23 +17,17 @@ from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from benchmark.config import Protocol
+from benchmark.config import ClipConfig, FinetuneConfig, ModelConfig, RuntimeConfig
 from benchmark.data.datasets import FinetuneClips, collate
+from benchmark.data.splits import VideoSplit
 from benchmark.data.transforms import seeded_global_rng
 from benchmark.errors import BenchError
+from benchmark.models.build import classifier
 from benchmark.models.checkpoints import encoder_state, load_strict
 from benchmark.models.videomae import VideoMAEClassifier
-from benchmark.tasks.base import Task, VideoSplit
-from benchmark.train.distributed import Dist
-from benchmark.train.loop import StepBatches, atomic_save, autocast, derive_seed, run_steps
-from benchmark.train.optim import cosine_schedule, make_optimizer
-from benchmark.train.pretrain import maybe_compile
-
-
-def build_classifier(p: Protocol, num_classes: int) -> VideoMAEClassifier:
-    m, c, ft = p.model, p.clip, p.finetune
-    return VideoMAEClassifier(m.size, num_classes, c.frames, c.size, m.patch_size, m.tubelet_size,
-                              drop_path=ft.drop_path, fc_dropout=ft.fc_dropout, linear_probe=ft.mode == "linear")
+from benchmark.runtime import Dist, atomic_save, autocast, maybe_compile
+from benchmark.train.loop import StepBatches, derive_seed, run_steps
+from benchmark.train.optim import check_schedule, cosine_schedule, make_optimizer
 
 
 def init_from(model: VideoMAEClassifier, state: dict[str, torch.Tensor], what: str) -> None:
@@ -43,18 +37,41 @@ def init_from(model: VideoMAEClassifier, state: dict[str, torch.Tensor], what: s
     load_strict(model, enc, what, allow_missing=("fc_norm.", "head."))
 
 
-def finetune(p: Protocol, task: Task, init_state: dict | None, seed: int, dist: Dist, workdir: Path,
-             train: VideoSplit | None = None, steps: int | None = None) -> dict:
-    """Finetune on `train` (default task.train) for finetune.epochs, or for `steps` optimizer steps; writes
-    workdir/final.pt and returns loop statistics.
+def schedule(ft: FinetuneConfig, videos: int, world: int, steps: int | None = None,
+             what: str = "finetune") -> tuple[int, int]:
+    """(optimizer steps, warmup steps) of a finetuning on `videos` training videos, after the checks that can
+    fail before any work: the batch splits over the processes, Mixup gets pairs, the warmup is shorter."""
+    if ft.batch_size % world:
+        raise BenchError(f"{what}.batch_size ({ft.batch_size}) must be divisible by the number of processes "
+                         f"({world})")
+    per_rank = ft.batch_size // world
+    if uses_mixup(ft) and (per_rank * ft.repeated_aug) % 2:
+        raise BenchError(f"Mixup/CutMix needs an even number of clips per process, got {what}.batch_size / "
+                         f"processes x repeated_aug = {per_rank * ft.repeated_aug}")
+    spe = max(1, videos // ft.batch_size)
+    total = steps or ft.epochs * spe
+    warmup = round(ft.warmup_epochs * spe) if steps is None else round(steps * ft.warmup_epochs / ft.epochs)
+    check_schedule(what, total, warmup)
+    return total, warmup
+
+
+def uses_mixup(ft: FinetuneConfig) -> bool:
+    return (ft.mixup > 0 or ft.cutmix > 0) and ft.mixup_prob > 0
+
+
+def finetune(model_cfg: ModelConfig, clip: ClipConfig, ft: FinetuneConfig, runtime: RuntimeConfig, task,
+             init_state: dict | None, seed: int, dist: Dist, workdir: Path, train: VideoSplit | None = None,
+             steps: int | None = None) -> dict:
+    """Finetune on `train` (default task.train) with the recipe `ft` (a full finetuning or, with mode linear, a
+    linear probe) for ft.epochs, or for `steps` optimizer steps; writes workdir/final.pt and returns loop
+    statistics.
 
     Videos are drawn as a stream of shuffled passes over the training set: sample g of the run is video
     perm_(g // n)[g % n], so a training set smaller than a batch (low-data points) still fills every batch.
     """
-    ft = p.finetune
     train = train if train is not None else task.train
     torch.manual_seed(derive_seed(seed, 1))
-    module = build_classifier(p, task.num_classes)
+    module = classifier(model_cfg, clip, task.num_classes, ft)
     if init_state is not None:
         init_from(module, init_state, "pretrained checkpoint")
     if ft.mode == "linear":  # only the head learns; the frozen encoder stays in train mode, as in Yu et al.'s code
@@ -62,25 +79,16 @@ def finetune(p: Protocol, task: Task, init_state: dict | None, seed: int, dist: 
             param.requires_grad = name.startswith("head.")
     module.to(dist.device)
     n = len(train)
-    if ft.batch_size % dist.world:
-        raise BenchError(f"finetune.batch_size ({ft.batch_size}) must be divisible by the number of processes "
-                         f"({dist.world})")
-    spe = max(1, n // ft.batch_size)
-    total = steps or ft.epochs * spe
-    warmup = round(ft.warmup_epochs * spe) if steps is None else round(steps * ft.warmup_epochs / ft.epochs)
+    total, warmup = schedule(ft, n, dist.world, steps)
     optimizer = make_optimizer(module, ft, ft.batch_size, layer_decay=ft.layer_decay)
     scheduler = cosine_schedule(optimizer, ft, ft.batch_size, total, warmup)
     model = module if dist.world == 1 else DistributedDataParallel(module)
-    model = maybe_compile(model, p, dist.device)
+    model = maybe_compile(model, runtime.compile, dist.device)
 
     per_rank = ft.batch_size // dist.world
-    use_mixup = (ft.mixup > 0 or ft.cutmix > 0) and ft.mixup_prob > 0
-    if use_mixup and (per_rank * ft.repeated_aug) % 2:
-        raise BenchError(f"Mixup/CutMix needs an even number of clips per process, got finetune.batch_size / "
-                         f"processes x repeated_aug = {per_rank * ft.repeated_aug}")
     mixup = Mixup(mixup_alpha=ft.mixup, cutmix_alpha=ft.cutmix, prob=ft.mixup_prob,
                   switch_prob=ft.mixup_switch_prob, mode="batch", label_smoothing=ft.label_smoothing,
-                  num_classes=task.num_classes) if use_mixup else None
+                  num_classes=task.num_classes) if uses_mixup(ft) else None
     if mixup is not None:
         criterion: nn.Module = SoftTargetCrossEntropy()
     elif ft.label_smoothing > 0:
@@ -88,7 +96,7 @@ def finetune(p: Protocol, task: Task, init_state: dict | None, seed: int, dist: 
     else:
         criterion = nn.CrossEntropyLoss()
 
-    dataset = FinetuneClips(train, p, seed, flip_ok=task.flip_keeps_label)
+    dataset = FinetuneClips(train, clip, ft, seed, flip_ok=task.flip_keeps_label)
 
     @lru_cache(maxsize=4)
     def order(pass_: int) -> np.ndarray:
@@ -100,7 +108,7 @@ def finetune(p: Protocol, task: Task, init_state: dict | None, seed: int, dist: 
 
     def make_loader(start: int):
         return DataLoader(dataset, batch_sampler=StepBatches(start, total, keys_of_step),
-                          num_workers=p.runtime.workers, collate_fn=partial(collate, cat=True),
+                          num_workers=runtime.workers, collate_fn=partial(collate, cat=True),
                           pin_memory=dist.device.type == "cuda")
 
     skipped: set[str] = set()
@@ -119,7 +127,7 @@ def finetune(p: Protocol, task: Task, init_state: dict | None, seed: int, dist: 
             with seeded_global_rng(derive_seed(seed, step, dist.rank, 3)):
                 flat, target = mixup(video.reshape(B, C * T, H, W), target)
             video = flat.reshape(B, C, T, H, W)
-        with autocast(dist.device, p.runtime):
+        with autocast(dist.device, runtime.amp):
             logits = model(video)
         loss = criterion(logits.float(), target)
         loss.backward()
@@ -127,7 +135,7 @@ def finetune(p: Protocol, task: Task, init_state: dict | None, seed: int, dist: 
 
     stats = run_steps(desc=f"finetune {workdir.name[:8]}", workdir=workdir, model=model, optimizer=optimizer,
                       scheduler=scheduler, total_steps=total, make_loader=make_loader, step_fn=step_fn, dist=dist,
-                      runtime=p.runtime, seed=seed, clip_grad=ft.clip_grad)
+                      runtime=runtime, seed=seed, clip_grad=ft.clip_grad)
     skipped_all = sorted(set().union(*dist.gather(skipped)))
     if dist.is_main:
         atomic_save({"model": module.state_dict(), "classes": task.classes}, workdir / "final.pt")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from tqdm import tqdm
 
 from benchmark.config import RuntimeConfig
 from benchmark.errors import BenchError
-from benchmark.train.distributed import Dist
+from benchmark.runtime import Dist, atomic_save, unwrap
 
 
 def derive_seed(*parts: int) -> int:
@@ -45,30 +44,6 @@ class StepBatches(Sampler):
 
     def __len__(self) -> int:
         return self.stop - self.start
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    model = getattr(model, "_orig_mod", model)  # torch.compile
-    return getattr(model, "module", model)  # DDP
-
-
-def autocast(device: torch.device, runtime: RuntimeConfig):
-    """bf16 autocast on CUDA (unless runtime.amp=off); full precision on the CPU."""
-    enabled = device.type == "cuda" and runtime.amp != "off"
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 @dataclass

@@ -27,10 +27,15 @@ def make_optimizer(model: nn.Module, recipe, batch: int, layer_decay: float | No
     return create_optimizer_v2(model, "adamw", betas=tuple(recipe.betas), **common)
 
 
-def cosine_schedule(optimizer, recipe, batch: int, total_steps: int, warmup_steps: int) -> CosineLRScheduler:
+def check_schedule(what: str, total_steps: int, warmup_steps: int) -> None:
     if total_steps <= warmup_steps:
-        raise BenchError(f"the warmup ({warmup_steps} steps) must be shorter than training ({total_steps} steps): "
-                         f"lower warmup_epochs or raise epochs")
+        raise BenchError(f"{what}: the warmup ({warmup_steps} steps) must be shorter than training ({total_steps} "
+                         f"steps): lower {what}.warmup_epochs or raise {what}.epochs")
+
+
+def cosine_schedule(optimizer, recipe, batch: int, total_steps: int, warmup_steps: int,
+                    what: str = "training") -> CosineLRScheduler:
+    check_schedule(what, total_steps, warmup_steps)
     return CosineLRScheduler(optimizer, t_initial=total_steps - warmup_steps, lr_min=scaled(recipe.min_lr, batch),
                              warmup_t=warmup_steps, warmup_lr_init=scaled(recipe.warmup_lr, batch),
                              warmup_prefix=True, t_in_epochs=False)

@@ -5,23 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 
 @dataclass(frozen=True)
 class Estimate:
     mean: float
-    low: float | None  # 95% bootstrap CI (None with one value)
+    low: float | None  # 95% CI (None with one value)
     high: float | None
     n: int
+    method: str = "percentile bootstrap"
 
     def text(self, digits: int = 1) -> str:
         if self.low is None:
-            return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} ± {(self.high - self.low) / 2:.{digits}f}"
-
-    def as_dict(self) -> dict:
-        return {"mean": self.mean, "ci95": [self.low, self.high] if self.low is not None else None, "n": self.n}
+            return f"{self.mean:.{digits}f} (n={self.n})"
+        return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
 
 def estimate(values: list[float], confidence: float = 0.95) -> Estimate | None:
@@ -35,6 +32,7 @@ def estimate(values: list[float], confidence: float = 0.95) -> Estimate | None:
         return Estimate(mean, None, None, 1)
     if np.ptp(x) == 0:
         return Estimate(mean, mean, mean, len(x))
+    from scipy import stats
     res = stats.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=10_000, method="percentile",
                           random_state=0)
     return Estimate(mean, float(res.confidence_interval.low), float(res.confidence_interval.high), len(x))
@@ -42,6 +40,7 @@ def estimate(values: list[float], confidence: float = 0.95) -> Estimate | None:
 
 def lower_than(fresh: list[float], reference: list[float]) -> float:
     """One-sided p-value that the fresh runs score lower than the reference runs (Welch's t-test)."""
+    from scipy import stats
     return float(stats.ttest_ind(fresh, reference, equal_var=False, alternative="less").pvalue)
 
 
@@ -49,5 +48,6 @@ def spearman(a: list[float], b: list[float]) -> tuple[float | None, float | None
     """Spearman's rank correlation and its p-value (None for fewer than 3 pairs or constant inputs)."""
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return None, None
+    from scipy import stats
     res = stats.spearmanr(a, b)
     return float(res.statistic), float(res.pvalue)

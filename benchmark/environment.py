@@ -8,15 +8,19 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-import torch
-
 PACKAGES = ("video-pretraining-benchmark", "torch", "torchvision", "timm", "numpy", "scipy", "av",
             "opencv-python-headless", "scikit-image", "scikit-learn", "scikit-video", "pillow")
 
 
 def git_state() -> dict:
-    root = Path(__file__).resolve().parents[2]
+    """The checkout's commit and whether tracked files differ from it; None for an installed (non-editable)
+    package, which is not a checkout of its own."""
+    root = Path(__file__).resolve().parents[1]
     try:
+        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        if Path(top).resolve() != root:
+            return {"commit": None, "dirty": None}
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
@@ -46,7 +50,8 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def hardware(device: torch.device, world: int) -> dict:
+def hardware(device, world: int) -> dict:
+    import torch
     info = {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "device": device.type, "processes": world, "platform": platform.platform()}
     if device.type == "cuda":
@@ -55,6 +60,6 @@ def hardware(device: torch.device, world: int) -> dict:
     return info
 
 
-def environment(device: torch.device, world: int) -> dict:
+def environment(device, world: int) -> dict:
     return {"git": git_state(), "python": platform.python_version(), "packages": package_versions(),
             "hardware": hardware(device, world)}

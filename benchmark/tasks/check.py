@@ -5,10 +5,10 @@ from __future__ import annotations
 from concurrent.futures import ProcessPoolExecutor
 
 from benchmark.config import section_overrides
+from benchmark.data.splits import VideoListSplit
 from benchmark.data.video import VideoError, decode, frame_count
 from benchmark.errors import BenchError
-from benchmark.tasks import make_task, task_params
-from benchmark.tasks.files import VideoListSplit
+from benchmark.tasks.base import make_task, task_params
 
 
 def check_video(path: str) -> str | None:

@@ -1,0 +1,1 @@
+"""Decoding, image pools, textures, sampling and transforms, splits and the torch Datasets of training."""

@@ -1,0 +1,1 @@
+"""VideoMAE (official names and numerics), checkpoint import, and the models a protocol builds."""

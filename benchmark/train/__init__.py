@@ -1,0 +1,1 @@
+"""The optimizer-step loop, optimizers and schedules, VideoMAE pretraining and finetuning."""
