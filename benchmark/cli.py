@@ -78,8 +78,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_datasets_check(args) -> int:
-    from benchmark.tasks.check import check_task
     from benchmark.render import Column, Table, render
+    from benchmark.tasks.check import check_task
     problems, total = check_task(args.task, _task_overrides(args) + (args.set or []), args.workers)
     if problems:
         print(render(Table([Column("split"), Column("video"), Column("problem")],
@@ -190,7 +190,7 @@ def _listing(args, entries: list, kind: str, extra: dict) -> int:
         print(_wrap(e.description))
         params = _defaults(e.params)
         if params:
-            print(f"parameters (--set {kind}.KEY=VALUE):")
+            print(f"parameters (--set {e.name if kind == 'stage' else kind}.KEY=VALUE):")
             for k, v in params.items():
                 print(f"  {k} = {json.dumps(v)}")
         return 0
@@ -226,7 +226,11 @@ def cmd_perturbations(args) -> int:
 
 def cmd_stages(args) -> int:
     from benchmark.stages.base import STAGES
-    return _listing(args, list(STAGES), "stage", {e.name: {"needs": ",".join(e.stage.needs) or "-"} for e in STAGES})
+    extra = {e.name: {"needs": ",".join(e.stage.needs) or "-"} for e in STAGES}
+    if args.name or args.format == "json":
+        for e in STAGES:
+            extra[e.name]["example"] = " ".join(f"--set {x!r}" for x in e.stage.example) or "(always on)"
+    return _listing(args, list(STAGES), "stage", extra)
 
 
 def cmd_protocols(args) -> int:

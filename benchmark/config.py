@@ -43,6 +43,12 @@ def param(default: Any, *, min: float | None = None, max: float | None = None, g
     return field(default=default, metadata=meta)
 
 
+# The defaults below are one official recipe, whole: VideoMAE ViT-B on Kinetics-400, 800 epochs (MCG-NJU/VideoMAE
+# scripts/kinetics/videomae_vit_base_patch16_224_tubemasking_ratio_0.9_epoch_800/{pretrain,finetune}.sh, 80.0%
+# top-1 in MODEL_ZOO.md), with the defaults of run_mae_pretraining.py / run_class_finetuning.py for every argument
+# those scripts leave out. Every shipped protocol starts from them.
+
+
 @dataclass
 class ModelConfig:
     size: Literal["tiny", "small", "base", "large", "huge"] = "base"
@@ -61,10 +67,12 @@ class ClipConfig:
 
 @dataclass
 class PretrainConfig:
-    epochs: int = param(800, min=0, doc="0 skips pretraining (finetune from the random init)")
-    epoch_size: int = param(9537, gt=0, doc="clips per (virtual) epoch, the same for every source")
+    epochs: int = param(800, min=0, doc="0 skips pretraining (finetune from the random init). The script passes "
+                                        "801 and finetunes checkpoint-799, a checkpoint-naming workaround")
+    epoch_size: int = param(240_000, gt=0, doc="clips per (virtual) epoch, the same for every source; K400 has "
+                                               "about 240k training videos (the exact count varies per copy)")
     warmup_epochs: float = param(40, min=0)
-    batch_size: int = param(2048, gt=0, doc="clips per optimizer step, summed over all processes")
+    batch_size: int = param(2048, gt=0, doc="clips per optimizer step, summed over all processes (32 x 64 GPUs)")
     base_lr: float = param(1.5e-4, gt=0, doc="lr = base_lr * batch_size / 256 (also min_lr, warmup_lr)")
     min_lr: float = param(1e-5, min=0)
     warmup_lr: float = param(1e-6, min=0)
@@ -83,8 +91,8 @@ class FinetuneConfig:
                                  "probes still run")
     epochs: int = param(100, gt=0)
     warmup_epochs: float = param(5, min=0)
-    batch_size: int = param(384, gt=0, doc="videos per optimizer step, summed over all processes")
-    repeated_aug: int = param(2, gt=0, doc="augmented clips per video per step (VideoMAE --num_sample)")
+    batch_size: int = param(512, gt=0, doc="videos per optimizer step, summed over all processes (8 x 64 GPUs)")
+    repeated_aug: int = param(1, gt=0, doc="augmented clips per video per step (VideoMAE --num_sample)")
     base_lr: float = param(1e-3, gt=0, doc="lr = base_lr * batch_size / 256 (also min_lr, warmup_lr)")
     min_lr: float = param(1e-6, min=0)
     warmup_lr: float = param(1e-6, min=0)

@@ -1,7 +1,7 @@
 import pytest
 
 from benchmark import config
-from benchmark.config import Protocol, build, stable_hash
+from benchmark.config import Protocol, build, stable_hash, to_dict
 from benchmark.errors import BenchError
 from benchmark.stages.base import load_protocol
 
@@ -100,3 +100,14 @@ def test_every_protocol_resolves_into_a_run():
         spec = resolve(name, "natural", None, 0, ["task.data_root=/nonexistent"]
                        if load_protocol(name).task != "embedded" else [])
         assert len(spec.config_hash()) == 16 and spec.keys["pretrain"] is not None
+
+
+def test_one_place_for_defaults(tmp_path):
+    """A protocol without `base:` and one with `base: videomae` are the same recipe: the schema's defaults."""
+    (tmp_path / "bare.yaml").write_text("description: no base\n")
+    (tmp_path / "based.yaml").write_text("base: videomae\ndescription: no base\n")
+    bare, based = (to_dict(load_protocol(str(tmp_path / n))) for n in ("bare.yaml", "based.yaml"))
+    assert {**bare, "name": ""} == {**based, "name": ""}
+    v = load_protocol("videomae")
+    assert (v.pretrain.batch_size, v.finetune.batch_size, v.finetune.repeated_aug, v.finetune.base_lr) == \
+        (2048, 512, 1, 1e-3)  # one official script pair: K400 ViT-B, 800 epochs

@@ -199,7 +199,7 @@ def test_attention_macs_are_counted():
 
 @pytest.mark.slow
 def test_vit_b_costs_180_gmacs_per_view():
-    """VideoMAE's quoted cost of ViT-B at 16 x 224^2 (87 M params, '180 GFLOPs' = MACs; anchors.md 1.1)."""
+    """VideoMAE's quoted cost of ViT-B at 16 x 224^2 (87 M params, '180 GFLOPs' = MACs; the VideoMAE paper, Table 6)."""
     from benchmark.report.flops import model_cost
     from benchmark.stages.base import load_protocol
     cost = model_cost(load_protocol("yu2024-ucf101"))

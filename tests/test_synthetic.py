@@ -174,7 +174,7 @@ def test_radius_distribution_passes_ks_against_the_grid_law_and_fails_for_anothe
     analytic = lambda r: ((100 - r ** -2.0) / 2 - (r - 0.1)) / 48.6  # noqa: E731
     assert np.abs(upper - analytic(np.minimum(g + 1.5 * (g[1] - g[0]), 1))).max() < 0.01
     assert np.abs(upper - analytic(g)).max() > 0.1  # read at the atoms themselves, it is not
-    assert 30 <= np.median(sample) <= 38 and 40 <= sample.mean() <= 46  # papers/yu2024.md: median ~34, mean ~43
+    assert 30 <= np.median(sample) <= 38 and 40 <= sample.mean() <= 46  # the code's law: median ~34, mean ~43 px
 
 
 def test_motion_parameters_follow_each_level():

@@ -23,7 +23,7 @@ import numpy as np
 from benchmark.errors import BenchError
 from benchmark.registry import Entry, Registry
 
-# name -> loader; every one is inside the scikit-image / scikit-learn wheels (no network; see ENVIRONMENT.md)
+# every one ships inside the scikit-image / scikit-learn wheels (no network needed; others in skimage.data download)
 _SKIMAGE = ("astronaut", "brick", "camera", "cell", "chelsea", "clock", "coffee", "coins", "grass", "gravel",
             "hubble_deep_field", "immunohistochemistry", "microaneurysms", "moon", "page", "retina", "rocket",
             "stereo_motorcycle_left", "stereo_motorcycle_right", "text")
@@ -61,10 +61,6 @@ def bundled_image(name: str) -> np.ndarray:
     out = _to_rgb(img)
     out.flags.writeable = False
     return out
-
-
-def bundled_images(names: tuple[str, ...] = BUNDLED_IMAGE_NAMES) -> list[np.ndarray]:
-    return [bundled_image(n) for n in names]
 
 
 # ---------------------------------------------------------------------------------------------------------------

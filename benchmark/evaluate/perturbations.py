@@ -72,7 +72,8 @@ def translate(frames: np.ndarray, sev: int, rng: np.random.Generator) -> np.ndar
     dy, dx = (int(v) for v in rng.integers(0, 8 * sev, size=2))
     out = np.zeros_like(frames)
     h, w = frames.shape[1:3]
-    out[:, :h - dy, :w - dx] = frames[:, dy:, dx:]
+    if dy < h and dx < w:  # a shift past the whole view leaves it black
+        out[:, :h - dy, :w - dx] = frames[:, dy:, dx:]
     return out
 
 

@@ -3,13 +3,12 @@
 Our modules use the official MCG-NJU parameter names, so an official state dict needs no renaming. A Hugging Face
 state dict is renamed here (`hf_to_official`); both the 4.x names (`attention.attention.q_bias`) and the 5.x
 names (`attention.attention.query.bias`) are understood. Every load is strict: a missing or unexpected key is a
-`BenchError` listing the keys, never a silently half-initialised model (the transformers 5.x q_bias trap,
-anchors.md 1.6).
+`BenchError` listing the keys, never a silently half-initialised model (transformers 5.x renamed the q/v biases to
+`query.bias`/`value.bias`, and a non-strict load of a 4.x state dict leaves them at zero).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -142,10 +141,3 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
         raise BenchError(f"checkpoint {path} does not hold a state dict")
     state = unwrap(state)
     return hf_to_official(state) if is_hf(state) else state
-
-
-def hf_config_size(path: str | Path) -> dict | None:
-    """The Hugging Face config.json beside a checkpoint, if any (used to name the model size in errors)."""
-    path = Path(path)
-    cfg = (path if path.is_dir() else path.parent) / "config.json"
-    return json.loads(cfg.read_text()) if cfg.is_file() else None

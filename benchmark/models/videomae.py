@@ -3,7 +3,7 @@
 Module and parameter names are the official ones, so an official state dict loads into these modules with
 `strict=True`; `checkpoints.py` maps Hugging Face `transformers` names onto them.
 
-What matches the official code (see ../shared/papers/anchors.md section 1.1):
+What matches the official code (MCG-NJU/VideoMAE, modeling_pretrain.py and modeling_finetune.py):
 - tubelet embedding: Conv3d with kernel = stride = (tubelet, patch, patch);
 - fixed 1-D sinusoidal position tables (not parameters, not in the state dict), one for the encoder and one for
   the decoder;

@@ -6,7 +6,7 @@ and a constant shift gives a constant velocity. The paper's final recipe (the de
 affine} and Mixes up two such clips frame by frame; any subset of its eight transformations can be chosen for its
 ablations (Table 2: one at a time; Table 4: Mixup / VideoMix / none; Table 5: synthetic image pools).
 
-What the paper states (../shared/papers/ishikawa2024.md): the recursion, one f and theta per clip, the eight
+What the paper states (arXiv 2409.06665, its abstract and Section 3): the recursion, one f and theta per clip, the eight
 transformations, the final set, Mixup of two pseudo-motion clips, 16 frames at 224^2, no temporal subsampling.
 Everything else is a reconstruction with a named parameter: every range, the first-frame crop of the still, border
 filling, interpolation, recursion vs composed warps, one-of vs all-of the transformations, the Mixup lambda.

@@ -1,8 +1,8 @@
 """The synthetic video progression of Yu et al. 2024 ("Learning Video Representations without Natural Videos"):
 eight levels, each adding one property to the one before, rendered on the fly, deterministic for (seed, index).
 
-Defaults are what the authors' code does (papers/yu2024.md sections 1 and 6; `train_code/dataset_mixed.py` for the
-on-the-fly levels 1-5, `generation_code/gen_syn_video.py` for the offline textured levels 6-8):
+Defaults are what the authors' code does (Unicorn53547/Synthetic-Video-Representations: `train_code/dataset_mixed.py`
+for the on-the-fly levels 1-5, `generation_code/gen_syn_video.py` for the offline textured levels 6-8):
 
 - a black res x res canvas (256); `objects` (500) objects painted in order, later ones on top;
 - radius r = max(int(res * g), 1) px, g from a 200-point grid on [0.1, 1] with weights g^-3 - 1 (sigma 3), the

@@ -11,7 +11,8 @@ A run is the sequence of the registered stages that its protocol enables, in dep
   cache folder), its `config.json` and its part of the record's experiment;
 - `run(ctx)`: the work, returning a JSON-able result (weights it makes go to `ctx.workdir`);
 - `fill(record, output, spec)`: the record fields it fills;
-- `metrics()` / `tables(records)` / `plots()`: the columns it adds to the main table, its own tables and plots.
+- `metrics()` / `tables(groups)` / `plots()`: the columns it adds to the main table, its own tables and plots;
+- `example`: the `--set` overrides that switch it on at the smallest scale (the contract tests run them).
 
 A new evaluation is one module in this package (plus a protocol section in the YAML that uses it); the registry
 imports it, `execute` runs it, tables, plots and the leaderboard show it, and `tests/test_contracts.py` runs it.
@@ -77,6 +78,7 @@ class Stage(ABC):
     needs: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
     table_kinds: ClassVar[tuple[str, ...]] = ()  # the kinds `tables` can return
+    example: ClassVar[tuple[str, ...]] = ()  # --set overrides that switch the stage on at the smallest scale
 
     def enabled(self, spec) -> bool:
         return True

@@ -19,6 +19,7 @@ class Evaluate(Stage):
     name = "evaluate"
     needs = ("finetune",)
     table_kinds = ("ood",)
+    example = ("evaluate.perturbations=[jpeg, freeze]", "evaluate.severities=[1]")  # always on; this adds OOD
 
     def key(self, spec) -> dict[str, Any]:
         return {"evaluate": spec.protocol.evaluate}

@@ -44,6 +44,8 @@ class LinearProbe(Stage):
     name = "linear_probe"
     Config = LinearProbeConfig
     needs = ("pretrain",)
+    example = ("linear_probe.enabled=true", "linear_probe.epochs=1", "linear_probe.batch_size=8",
+               "linear_probe.warmup_epochs=0")
 
     def enabled(self, spec) -> bool:
         return spec.protocol.linear_probe.enabled

@@ -42,6 +42,7 @@ class LowData(Stage):
     Config = LowDataConfig
     needs = ("pretrain",)
     table_kinds = ("lowdata",)
+    example = ("lowdata.per_class=[1, 2]", "lowdata.subset_seeds=[0]", "lowdata.steps=2")
 
     def enabled(self, spec) -> bool:
         cfg = spec.protocol.lowdata
