@@ -194,3 +194,22 @@ def test_classifier_head_init_scale_and_layer_decay_groups():
     assert scale[model.head.weight.data_ptr()][0] == pytest.approx(1.0)
     assert scale[model.blocks[0].attn.q_bias.data_ptr()][1] == 0.0  # no weight decay on 1-D params
     assert scale[model.blocks[0].attn.qkv.weight.data_ptr()][1] == 0.05
+
+
+def test_frozen_encoder_reads_pretraining_and_classifier_weights():
+    from benchmark.config import ClipConfig, ModelConfig
+    from benchmark.models.build import frozen_encoder
+    model, clip = ModelConfig(size="tiny"), ClipConfig(frames=8, size=32)
+    pre = VideoMAEPretrain("tiny", 8, 32, 16, 2)
+    x = torch.randn(2, 3, 8, 32, 32)
+    enc = frozen_encoder(model, clip, pre.state_dict())
+    with torch.no_grad():
+        full = pre.encoder(x, torch.zeros(2, 16, dtype=torch.bool))
+        assert torch.equal(enc(x), full) and not any(p.requires_grad for p in enc.parameters())
+    clf = VideoMAEClassifier("tiny", 5, 8, 32)
+    enc = frozen_encoder(model, clip, clf.state_dict())  # a classifier has no final token norm: identity init
+    with torch.no_grad():
+        tokens = clf.patch_embed(x) + clf.pos_embed
+        for blk in clf.blocks:
+            tokens = blk(tokens)
+        torch.testing.assert_close(enc(x), torch.nn.functional.layer_norm(tokens, (192,), eps=1e-6))

@@ -56,7 +56,8 @@ class FinetuneClips(Dataset):
             from timm.data.random_erasing import RandomErasing
             self.erase = RandomErasing(recipe.reprob, mode="pixel", max_count=1, device="cpu")
 
-    def _augment(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+    def augment(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """One augmented clip (C, T, S, S) of uint8 frames: the recipe's crop, flip, RandAugment and erasing."""
         c, ft = self.clip, self.recipe
         box = random_resized_crop_box(*frames.shape[1:3], ft.crop_scale, ft.crop_ratio, rng)
         x = crop_resize(frames, box, c.size)
@@ -81,7 +82,7 @@ class FinetuneClips(Dataset):
             frames = self.split.frames(i, train_indices(self.split.frame_count(i), c.frames, ft.stride, rng))
         except VideoError:
             return {"skipped": [self.split.name(i)]}
-        clips = [self._augment(frames, rng) for _ in range(ft.repeated_aug)]
+        clips = [self.augment(frames, rng) for _ in range(ft.repeated_aug)]
         return {"video": torch.stack(clips), "label": torch.full((len(clips),), self.split.label(i)),
                 "skipped": []}
 

@@ -15,6 +15,22 @@ def train_indices(num_frames: int, frames: int, stride: int, rng: np.random.Gene
     return np.minimum(start + stride * np.arange(frames), num_frames - 1)
 
 
+def segment_indices(num_frames: int, frames: int, stride: int, segments: int,
+                    rng: np.random.Generator) -> list[np.ndarray]:
+    """V-JEPA's multi-clip sampling: the video cut into `segments` equal parts and one window of `frames` frames at
+    `stride` at a random offset inside each part (a part shorter than the window lets it run on, repeating the
+    video's last frame at the end)."""
+    window = (frames - 1) * stride + 1
+    part = num_frames / segments
+    out = []
+    for k in range(segments):
+        lo = int(k * part)
+        room = max(int((k + 1) * part) - window - lo, 0)
+        start = lo + int(rng.integers(0, room + 1))
+        out.append(np.minimum(start + stride * np.arange(frames), num_frames - 1))
+    return out
+
+
 def test_windows(sequence: np.ndarray, frames: int, clips: int) -> list[np.ndarray]:
     """VideoMAE's test sampling: the video is read at the finetuning stride (`sequence` holds those frame
     indices, possibly reordered by a temporal perturbation) and `clips` windows of `frames` consecutive entries

@@ -155,11 +155,14 @@ class Encoder(nn.Module):
         self.norm = LayerNorm(size.embed_dim)
         self.apply(_init_xavier)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, T, H, W) -> the final-norm features (B, N_visible, D) of the tokens `mask` leaves visible (all
+        of them when mask is None: the frozen features the probes read)."""
         x = self.patch_embed(x)
         x = x + self.pos_embed.to(x.dtype)
-        B, _, C = x.shape
-        x = x[~mask].reshape(B, -1, C)
+        if mask is not None:
+            B, _, C = x.shape
+            x = x[~mask].reshape(B, -1, C)
         for blk in self.blocks:
             x = blk(x)
         return self.norm(x)
