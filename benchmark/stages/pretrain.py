@@ -55,7 +55,7 @@ class Pretrain(Stage):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         spec = ctx.spec
-        if not spec.clips:
+        if ctx.workdir is None:  # an init, or pretrain.epochs = 0: nothing to train
             return {}
         from benchmark.train.pretrain import pretrain
         p = spec.protocol
