@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -109,6 +110,7 @@ class CheckpointFile(Init):
     def key(self) -> str:
         return "file-" + self.digest
 
+    @cache  # noqa: B019 (one init per run: read the file once, for the check before work and for the run)
     def weights(self) -> dict:
         from benchmark.models.checkpoints import read_checkpoint
         return read_checkpoint(self.params.path)

@@ -177,7 +177,27 @@ def test_randaugment_is_one_draw_per_clip_and_deterministic():
     assert not torch.equal(data[(6, 0)]["video"], clips)
 
 
-def test_random_erasing_follows_videomae_one_box_per_frame():
+def test_randaugment_runs_on_the_full_frames_before_the_crop_with_videomaes_fill(monkeypatch):
+    """kinetics.py `_aug_frame`: RandAugment on the decoded frames, then the random-resized crop; fill
+    (128, 128, 128) and bicubic resampling (create_random_augment without img_mean)."""
+    from PIL import Image
+
+    from benchmark.data import datasets
+    from benchmark.stages.base import load_protocol
+    p = load_protocol("smoke", ["finetune.randaug=rand-m9-n4-mstd0.5-inc1"])
+    data = datasets.FinetuneClips(StillSplit(), p.clip, p.finetune, seed=0, flip_ok=True)
+    for op in data.randaug.ops:
+        assert op.kwargs["fillcolor"] == (128, 128, 128) and op.kwargs["resample"] == Image.BICUBIC
+    seen = []
+    real = datasets.randaugment_clip
+    monkeypatch.setattr(datasets, "randaugment_clip", lambda frames, *a: seen.append(frames.shape) or real(frames, *a))
+    data[(5, 0)]
+    assert seen == [(8, *StillSplit().image.shape)]  # the whole decoded frames, not the 64 x 64 crop
+
+
+def test_random_erasing_is_one_box_through_the_whole_clip_with_probability_per_clip():
+    """VideoMAE's random_erasing.py with cube=True: one Bernoulli draw per clip, one box in every frame, fresh
+    N(0, 1) noise per frame."""
     from benchmark.data.datasets import FinetuneClips
     from benchmark.stages.base import load_protocol
     p = load_protocol("smoke", ["finetune.reprob=1.0", "finetune.randaug=null"])
@@ -185,5 +205,14 @@ def test_random_erasing_follows_videomae_one_box_per_frame():
     smoke = load_protocol("smoke")
     plain = FinetuneClips(StillSplit(), smoke.clip, smoke.finetune, seed=0, flip_ok=False)[(1, 0)]["video"][0]
     erased = (clip != plain).any(0)  # (T, H, W)
-    assert all(erased[t].any() for t in range(8))
-    assert not all(torch.equal(erased[0], erased[t]) for t in range(1, 8))
+    assert erased[0].any() and all(torch.equal(erased[0], erased[t]) for t in range(1, 8))  # the same box
+    assert not torch.equal(clip[:, 0][:, erased[0]], clip[:, 1][:, erased[0]])  # noise drawn anew per frame
+    ys, xs = np.nonzero(erased[0].numpy())
+    area = (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)
+    assert 0.02 * 64 * 64 - 64 <= area <= 64 * 64 / 3 + 64 and area == erased[0].sum()  # a solid rectangle
+    q = load_protocol("smoke", ["finetune.reprob=0.25", "finetune.randaug=null"])
+    data = FinetuneClips(StillSplit(), q.clip, q.finetune, seed=0, flip_ok=False)
+    share = np.mean([bool((data[(k, 0)]["video"][0] != FinetuneClips(StillSplit(), smoke.clip, smoke.finetune, 0,
+                                                                    False)[(k, 0)]["video"][0]).any())
+                     for k in range(300)])
+    assert 0.17 < share < 0.33  # a quarter of the clips, not (as per-frame boxes would make it) nearly all

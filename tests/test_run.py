@@ -137,10 +137,18 @@ def test_videomae_finetuning_augmentation_runs(tmp_path):
 def test_checkpoint_source_reproduces_finetuning_from_an_official_file_and_loads_hf_folders(tmp_path):
     natural = bench_run("natural", tmp_path / "r", tmp_path / "w")
     (final,) = (tmp_path / "w").glob("pretrain/*/final.pt")
-    official = tmp_path / "videomae_official.pth"
-    torch.save({"model": torch.load(final, weights_only=True)["model"]}, official)  # MCG-NJU layout
+    official = tmp_path / "checkpoint-799.pth"
+    from tests.test_videomae import Payload, save_model_file
+    save_model_file(official, torch.load(final, weights_only=True)["model"])  # as MCG-NJU's utils.save_model
     from_file = bench_run("checkpoint", tmp_path / "r", tmp_path / "w", f"source.path={official}")
     assert from_file["pretrain_hash"].startswith("file-") and from_file["metrics"] == natural["metrics"]
+    assert from_file["finetune"]["head"] == "new"  # a pretraining checkpoint has no head
+    hostile = tmp_path / "hostile.pth"
+    torch.save({"model": {}, "x": Payload()}, hostile)
+    refused = ["run", "--source", "checkpoint", "--set", f"source.path={hostile}", "--results",
+               str(tmp_path / "r3"), "--work", str(tmp_path / "w3")] + [x for item in MICRO for x in ("--set", item)]
+    assert main(refused) == 2
+    assert not (tmp_path / "r3").exists() and not (tmp_path / "w3").exists()  # refused before any work
 
     transformers = __import__("pytest").importorskip("transformers")
     cfg = transformers.VideoMAEConfig(image_size=64, num_frames=8, hidden_size=192, num_hidden_layers=4,

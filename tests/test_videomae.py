@@ -213,3 +213,54 @@ def test_frozen_encoder_reads_pretraining_and_classifier_weights():
         for blk in clf.blocks:
             tokens = blk(tokens)
         torch.testing.assert_close(enc(x), torch.nn.functional.layer_norm(tokens, (192,), eps=1e-6))
+
+
+def test_pretraining_init_matches_the_official_code():
+    """encoder_to_decoder keeps PyTorch's default Linear init (U(+-1/sqrt(fan_in)), no Xavier); the mask token is
+    N(0, 0.02) truncated at +-0.02."""
+    torch.manual_seed(0)
+    m = VideoMAEPretrain("base", 16, 224, 16, 2)
+    w = m.encoder_to_decoder.weight
+    bound = 1 / 768 ** 0.5
+    assert w.abs().max() <= bound and abs(w.std().item() - bound / 3 ** 0.5) < 0.002
+    assert m.mask_token.abs().max() <= 0.02 and m.mask_token.std() > 0.008
+
+
+def test_finetuning_keeps_a_head_that_fits_and_replaces_one_that_does_not():
+    from benchmark.train.finetune import init_from
+    done = VideoMAEClassifier("tiny", 5, 8, 32)
+    with torch.no_grad():
+        done.head.weight.normal_()
+    same, other = VideoMAEClassifier("tiny", 5, 8, 32), VideoMAEClassifier("tiny", 7, 8, 32)
+    assert init_from(same, done.state_dict(), "ckpt") == "checkpoint"
+    assert torch.equal(same.head.weight, done.head.weight)  # run_class_finetuning.py keeps a head that fits
+    before = other.head.weight.clone()
+    assert init_from(other, done.state_dict(), "ckpt") == "new" and torch.equal(other.head.weight, before)
+    pre = VideoMAEPretrain("tiny", 8, 32, 16, 2)
+    assert init_from(VideoMAEClassifier("tiny", 5, 8, 32), pre.state_dict(), "ckpt") == "new"
+
+
+def save_model_file(path, state):
+    """What the official utils.save_model writes: model, optimizer, epoch, scaler and the run's Namespace."""
+    import argparse
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(3))])
+    torch.save({"model": state, "optimizer": opt.state_dict(), "epoch": 799, "scaler": {"scale": 65536.0,
+                "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000, "_growth_tracker": 0},
+                "args": argparse.Namespace(model="pretrain_videomae_base_patch16_224", lr=1.5e-4, mask_ratio=0.9,
+                                           opt_betas=[0.9, 0.95], data_path="/data/k400/train.csv")}, path)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this pickle runs code when loaded",))
+
+
+def test_official_save_model_files_load_and_hostile_pickles_are_refused(tmp_path):
+    state = VideoMAEPretrain("tiny", 8, 32, 16, 2).state_dict()
+    save_model_file(tmp_path / "checkpoint-799.pth", state)
+    loaded = read_checkpoint(tmp_path / "checkpoint-799.pth")
+    assert set(loaded) == set(state) and all(torch.equal(loaded[k], state[k]) for k in state)
+    torch.save({"model": state, "extra": Payload()}, tmp_path / "hostile.pth")
+    with pytest.raises(BenchError) as err:
+        read_checkpoint(tmp_path / "hostile.pth")
+    assert "holds an object of type print" in str(err.value) and "\n" not in str(err.value)

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from benchmark.config import ClipConfig, FinetuneConfig, PretrainConfig
 from benchmark.data.sampling import multiscale_crop_box, random_resized_crop_box, train_indices, tube_mask
 from benchmark.data.splits import VideoSplit
-from benchmark.data.transforms import crop_resize, normalize, randaugment_clip, seeded_global_rng
+from benchmark.data.transforms import crop_resize, erase_cube, normalize, randaugment_clip
 from benchmark.data.video import VideoError
 
 
@@ -48,30 +48,27 @@ class FinetuneClips(Dataset):
         self.flip = recipe.flip and flip_ok
         self.randaug = None
         if recipe.randaug:
+            from PIL import Image
             from timm.data.auto_augment import rand_augment_transform
-            hparams = {"translate_const": int(clip.size * 0.45), "img_mean": tuple(round(255 * m) for m in clip.mean)}
+            # VideoMAE's create_random_augment: bicubic resampling and timm's grey fill (128, 128, 128), as no
+            # img_mean is passed; translate_const is unused by the relative translations of the `inc1` ops
+            hparams = {"translate_const": int(clip.size * 0.45), "interpolation": Image.BICUBIC}
             self.randaug = rand_augment_transform(recipe.randaug, hparams)
-        self.erase = None
-        if recipe.reprob > 0:
-            from timm.data.random_erasing import RandomErasing
-            self.erase = RandomErasing(recipe.reprob, mode="pixel", max_count=1, device="cpu")
 
     def augment(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-        """One augmented clip (C, T, S, S) of uint8 frames: the recipe's crop, flip, RandAugment and erasing."""
+        """One augmented clip (C, T, S, S) of uint8 frames, in VideoMAE's order (kinetics.py `_aug_frame`):
+        RandAugment on the full frames (one draw for the clip), the random-resized crop, flip, normalisation, and
+        random erasing of one box through the whole clip."""
         c, ft = self.clip, self.recipe
+        if self.randaug is not None:
+            frames = randaugment_clip(frames, self.randaug, int(rng.integers(2 ** 31)))
         box = random_resized_crop_box(*frames.shape[1:3], ft.crop_scale, ft.crop_ratio, rng)
         x = crop_resize(frames, box, c.size)
         if self.flip and rng.random() < 0.5:
             x = x.flip(-1)
-        if self.randaug is not None:
-            u8 = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-            u8 = randaugment_clip(u8, self.randaug, int(rng.integers(2 ** 31)))
-            x = torch.from_numpy(u8).permute(0, 3, 1, 2).float()
         video = normalize(x, c.mean, c.std)
-        if self.erase is not None:
-            # VideoMAE erases on (T, C, H, W): timm treats T as the batch, one box per frame
-            with seeded_global_rng(int(rng.integers(2 ** 31))):
-                video = self.erase(video.transpose(0, 1)).transpose(0, 1)
+        if ft.reprob > 0:
+            video = erase_cube(video, ft.reprob, rng)
         return video
 
     def __getitem__(self, item: tuple[int, int]) -> dict[str, Any] | None:

@@ -1,13 +1,14 @@
-"""Clip sampling and spatial transforms, as VideoMAE does them, on uint8 (T, H, W, 3) frames.
+"""Spatial transforms, as VideoMAE does them, on uint8 (T, H, W, 3) frames.
 
 Every random choice takes a `numpy.random.Generator` seeded by (run seed, sample key), so a sample is the same in
 any worker, on any rank and after a resume. Outputs are float tensors (C, T, S, S), normalised with the clip mean
 and std. Crops are taken on the uint8 frames first and only the crop is resized (bilinear, antialiased), which
-is the cheap order; VideoMAE applies RandAugment before its random-resized crop.
+is the cheap order.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -84,3 +85,26 @@ def randaugment_clip(frames: np.ndarray, augment, seed: int) -> np.ndarray:
             np.random.set_state(np_state)
             out.append(np.asarray(augment(Image.fromarray(frame))))
     return np.stack(out)
+
+
+def erase_cube(video: torch.Tensor, probability: float, rng: np.random.Generator, min_area: float = 0.02,
+               max_area: float = 1 / 3, min_aspect: float = 0.3) -> torch.Tensor:
+    """VideoMAE's random erasing (random_erasing.py with cube=True, mode 'pixel', one box), on a normalised clip
+    (C, T, H, W): with `probability` per clip, one box of area U(min_area, max_area) x H W and aspect ratio
+    log-uniform in [min_aspect, 1 / min_aspect] (up to 100 tries for one inside the frame), the same box in every
+    frame, filled with N(0, 1) noise drawn anew per pixel, channel and frame."""
+    if rng.random() > probability:
+        return video
+    c, t, h, w = video.shape
+    for _ in range(100):
+        area = rng.uniform(min_area, max_area) * h * w
+        aspect = math.exp(rng.uniform(math.log(min_aspect), math.log(1 / min_aspect)))
+        bh, bw = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if bw < w and bh < h:
+            top, left = int(rng.integers(0, h - bh + 1)), int(rng.integers(0, w - bw + 1))
+            noise = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+            video = video.clone()
+            video[:, :, top:top + bh, left:left + bw] = torch.randn((c, t, bh, bw), generator=noise,
+                                                                    dtype=video.dtype)
+            break
+    return video

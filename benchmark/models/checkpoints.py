@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -116,6 +117,26 @@ def encoder_state(pretrain_state: Mapping[str, torch.Tensor]) -> dict[str, torch
             if k.startswith("encoder.") and not k.startswith("encoder.norm.")}
 
 
+def load_official(path: Path) -> Any:
+    """torch.load of what the official (and Yu et al.'s) `utils.save_model` writes: {model, optimizer, epoch,
+    scaler, args}, where `args` is the run's argparse.Namespace. Safe loading (weights_only) with exactly that one
+    class allowed besides tensors and plain containers; any other object (a pickle that would run code) is refused
+    in one line, naming it."""
+    import argparse
+    import pickle
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found is None:
+            raise
+        raise BenchError(f"checkpoint {path} holds an object of type {found.group(1)}, which this harness does not "
+                         f"load (only tensors, plain containers and the argparse.Namespace of VideoMAE's "
+                         f"save_model): re-save its state dict with torch.save({{'model': state_dict}}, "
+                         f"path)") from None
+
+
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """Read an official .pth/.pt or a Hugging Face folder/.safetensors/.bin into official names."""
     path = Path(path)
@@ -134,9 +155,12 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
             state = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_official(path)
+    except BenchError:
+        raise
     except Exception as e:  # noqa: BLE001 - any reader failure is a bad file for the user
-        raise BenchError(f"checkpoint {path} could not be read ({type(e).__name__}: {e})") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise BenchError(f"checkpoint {path} could not be read ({type(e).__name__}: {first})") from None
     if not isinstance(state, Mapping):
         raise BenchError(f"checkpoint {path} does not hold a state dict")
     state = unwrap(state)

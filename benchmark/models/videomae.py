@@ -199,8 +199,10 @@ class VideoMAEPretrain(nn.Module):
         self.encoder_to_decoder = nn.Linear(spec.embed_dim, spec.decoder_dim, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, spec.decoder_dim))
         self.register_buffer("decoder_pos_embed", sincos_table(num_patches, spec.decoder_dim), persistent=False)
-        nn.init.xavier_uniform_(self.encoder_to_decoder.weight)
-        trunc_normal_(self.mask_token, std=0.02)
+        # as modeling_pretrain.py: encoder_to_decoder keeps PyTorch's default Linear init (the Xavier init is applied
+        # inside the encoder and the decoder only), and the mask token is drawn from N(0, 0.02) truncated at +-1
+        # std (its trunc_normal_ wrapper passes a=-std, b=std)
+        trunc_normal_(self.mask_token, std=0.02, a=-0.02, b=0.02)
 
     @torch.jit.ignore
     def no_weight_decay(self) -> set[str]:

@@ -30,11 +30,18 @@ from benchmark.train.loop import StepBatches, derive_seed, run_steps
 from benchmark.train.optim import check_schedule, cosine_schedule, make_optimizer
 
 
-def init_from(model: VideoMAEClassifier, state: dict[str, torch.Tensor], what: str) -> None:
-    """Encoder weights from a pretraining (or finetuned) checkpoint; fc_norm/head start fresh if absent."""
+def init_from(model: VideoMAEClassifier, state: dict[str, torch.Tensor], what: str) -> str:
+    """Encoder weights from a pretraining (or finetuned) checkpoint, as run_class_finetuning.py loads them: the
+    head is kept when the checkpoint has one of the model's shape (a finetuned checkpoint of the same task) and
+    starts fresh otherwise; fc_norm starts fresh when absent. Returns "checkpoint" or "new" (the head's origin)."""
     enc = encoder_state(state)
-    enc = {k: v for k, v in enc.items() if not k.startswith("head.")}  # another task's classes
+    own = model.state_dict()
+    head = [k for k in own if k.startswith("head.")]
+    keep = all(k in enc and enc[k].shape == own[k].shape for k in head)
+    if not keep:
+        enc = {k: v for k, v in enc.items() if not k.startswith("head.")}  # another task's classes, or none
     load_strict(model, enc, what, allow_missing=("fc_norm.", "head."))
+    return "checkpoint" if keep else "new"
 
 
 def schedule(ft: FinetuneConfig, videos: int, world: int, steps: int | None = None,
@@ -72,8 +79,7 @@ def finetune(model_cfg: ModelConfig, clip: ClipConfig, ft: FinetuneConfig, runti
     train = train if train is not None else task.train
     torch.manual_seed(derive_seed(seed, 1))
     module = classifier(model_cfg, clip, task.num_classes, ft)
-    if init_state is not None:
-        init_from(module, init_state, "pretrained checkpoint")
+    head = init_from(module, init_state, "pretrained checkpoint") if init_state is not None else "new"
     if ft.mode == "linear":  # only the head learns; the frozen encoder stays in train mode, as in Yu et al.'s code
         for name, param in module.named_parameters():
             param.requires_grad = name.startswith("head.")
@@ -140,4 +146,4 @@ def finetune(model_cfg: ModelConfig, clip: ClipConfig, ft: FinetuneConfig, runti
     if dist.is_main:
         atomic_save({"model": module.state_dict(), "classes": task.classes}, workdir / "final.pt")
     dist.barrier()
-    return {**stats.as_dict(dist.world), "skipped_videos": skipped_all}
+    return {**stats.as_dict(dist.world), "head": head, "skipped_videos": skipped_all}
