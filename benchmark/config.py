@@ -75,7 +75,8 @@ class PretrainConfig:
     batch_size: int = param(2048, gt=0, doc="clips per optimizer step, summed over all processes (32 x 64 GPUs)")
     base_lr: float = param(1.5e-4, gt=0, doc="lr = base_lr * batch_size / 256 (also min_lr, warmup_lr)")
     min_lr: float = param(1e-5, min=0)
-    warmup_lr: float = param(1e-6, min=0)
+    warmup_lr: float = param(0.0, min=0, doc="where the linear warmup starts: 0, the official start_warmup_value "
+                                             "(its --warmup_lr is parsed but never passed)")
     weight_decay: float = param(0.05, min=0)
     betas: tuple[float, float] = (0.9, 0.95)
     clip_grad: float | None = param(None, gt=0)
@@ -95,7 +96,8 @@ class FinetuneConfig:
     repeated_aug: int = param(1, gt=0, doc="augmented clips per video per step (VideoMAE --num_sample)")
     base_lr: float = param(1e-3, gt=0, doc="lr = base_lr * batch_size / 256 (also min_lr, warmup_lr)")
     min_lr: float = param(1e-6, min=0)
-    warmup_lr: float = param(1e-6, min=0)
+    warmup_lr: float = param(0.0, min=0, doc="where the linear warmup starts: 0, the official start_warmup_value "
+                                             "(its --warmup_lr is parsed but never passed)")
     layer_decay: float = param(0.75, gt=0, max=1)
     weight_decay: float = param(0.05, min=0)
     betas: tuple[float, float] = (0.9, 0.999)
@@ -115,7 +117,8 @@ class FinetuneConfig:
     flip: bool = param(True, doc="horizontal flip, applied only if the task says it keeps labels")
     mode: Literal["full", "linear"] = param("full", doc="full: end-to-end finetuning; linear: linear probe on the "
                                                     "frozen encoder (BatchNorm without affine, then the head)")
-    optimizer: Literal["adamw", "sgd"] = "adamw"
+    optimizer: Literal["adamw", "sgd", "momentum"] = param("adamw", doc="adamw; sgd: VideoMAE's 'sgd' (Nesterov "
+                                                                         "momentum); momentum: plain momentum SGD")
     momentum: float = param(0.9, min=0, max=1, doc="SGD momentum")
 
 

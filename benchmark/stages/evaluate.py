@@ -92,9 +92,10 @@ def ood_table(groups: list, severity: int | None = None) -> Table:
     columns = [Column("protocol"), Column("task"), Column("source"), Column("variant"), Column("n_seeds", "n seeds"),
                Column("clean_top1", "clean top-1 %")]
     for n in names:
-        columns += [Column(f"{n}_top1", f"{n} top-1 % ({sev})"), Column(f"{n}_diff", f"{n} - clean")]
-    columns.append(Column("relative_robustness", "mean relative robustness (1 - drop/clean; higher = more robust)",
-                          digits=3))
+        columns += [Column(f"{n}_top1", f"{n} top-1 % ({sev})"),
+                    Column(f"{n}_diff", f"{n} - clean (points; negative = a drop)")]
+    columns.append(Column("relative_robustness", "mean relative robustness 1 - (clean - perturbed) / clean (1 = no "
+                                                 "drop; higher = more robust)", digits=3))
     return Table(columns, rows, title=f"Clean and perturbed top-1 ({sev})")
 
 

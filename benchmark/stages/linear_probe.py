@@ -20,10 +20,12 @@ class LinearProbeConfig(FinetuneConfig):
 
     enabled: bool = param(False, doc="run the linear probe")
     mode: Literal["full", "linear"] = param("linear", doc="always linear for this stage")
-    optimizer: Literal["adamw", "sgd"] = "sgd"
+    # LP.sh passes --opt sgd --momentum 0.9, but also --enable_deepspeed, under which those are ignored: the optimizer
+    # that runs is DeepSpeed's Adam in AdamW mode from the generated config (betas 0.9/0.999, eps 1e-8)
+    optimizer: Literal["adamw", "sgd", "momentum"] = param("adamw", doc="what LP.sh runs (DeepSpeed AdamW); sgd: "
+                                                                         "VideoMAE's Nesterov SGD, as --opt sgd asks")
     momentum: float = param(0.9, min=0, max=1)
     base_lr: float = param(0.1, gt=0, doc="lr = base_lr * batch_size / 256")
-    warmup_lr: float = param(1e-3, min=0)
     min_lr: float = param(0.0, min=0, doc="run_linear_probe.py's default")
     weight_decay: float = param(0.0, min=0)
     layer_decay: float = param(1.0, gt=0, max=1)
