@@ -142,7 +142,8 @@ def cmd_paper(args) -> int:
     from benchmark.report.paper import load_paper, regenerate, tables
     paper = load_paper(args.paper)
     records, _ = read_records(Path(args.results))
-    print(render(tables(paper, regenerate(paper, records, args.table, args.protocol, args.task)), args.format))
+    print(render(tables(paper, regenerate(paper, records, args.table, args.protocol, args.task, args.column)),
+                 args.format))
     return 0
 
 
@@ -155,11 +156,14 @@ def cmd_leaderboard(args) -> int:
 def cmd_check(args) -> int:
     from benchmark.render import render
     from benchmark.report.check import compare, report
-    comparisons = compare(Path(args.results), Path(args.against), args.metric, args.tolerance, args.alpha)
+    comparisons = compare(Path(args.results), Path(args.against), args.metric, args.tolerance, args.alpha,
+                          args.strict)
     print(render(report(comparisons, args.metric), args.format))
     bad = [c for c in comparisons if c.regression]
-    print(f"\n{len(bad)} regression(s) in {sum(c.test != 'no reference' for c in comparisons)} compared "
-          f"experiment(s)")
+    warned = [c for c in comparisons if c.status == "WARNING"]
+    compared = sum(c.status != "no reference" for c in comparisons)
+    print(f"\n{len(bad)} regression(s), {len(warned)} warning(s) in {compared} compared experiment(s)",
+          file=sys.stderr if args.format == "json" else sys.stdout)
     return 1 if bad else 0
 
 
@@ -323,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     paper.add_argument("--table", default=None, help="one table (e.g. 1)")
     paper.add_argument("--protocol", default=None, help="reproduce with records of this protocol instead")
     paper.add_argument("--task", default=None, help="... and this task")
+    paper.add_argument("--column", default=None, help="with --protocol/--task: the column they reproduce "
+                                                      "(default: each table's first)")
     paper.add_argument("--results", default="runs/results", help=results_help)
     paper.add_argument("--format", choices=FORMATS, default="github")
     paper.set_defaults(func=cmd_paper)
@@ -335,13 +341,16 @@ def build_parser() -> argparse.ArgumentParser:
     board.set_defaults(func=cmd_leaderboard)
 
     check_ = sub.add_parser("check", help="fail (exit 1) when fresh records regress against references",
-                            description="Compare fresh records with reference records of the same experiment; "
-                                        "3+ seeds on both sides: Welch t-test, else a fixed tolerance.")
+                            description="Compare fresh records with reference records of the same experiment: a "
+                                        "drop larger than --tolerance points fails; a statistically clear drop "
+                                        "within it (paired t-test on shared seeds, else Welch) is a warning, a "
+                                        "failure with --strict.")
     check_.add_argument("--against", required=True, help="folder of reference records (e.g. results/reference)")
     check_.add_argument("--results", default="runs/results", help="fresh records (default: runs/results)")
     check_.add_argument("--metric", default="top1", help="the metric compared (default: top1; e.g. knn.top1)")
     check_.add_argument("--tolerance", type=float, default=1.0, help="points below the reference (default: 1.0)")
-    check_.add_argument("--alpha", type=float, default=0.05, help="test level with 3+ seeds (default: 0.05)")
+    check_.add_argument("--alpha", type=float, default=0.05, help="level of the one-sided test (default: 0.05)")
+    check_.add_argument("--strict", action="store_true", help="a clear drop within the tolerance fails too")
     check_.add_argument("--format", choices=FORMATS, default="github")
     check_.set_defaults(func=cmd_check)
 

@@ -86,6 +86,16 @@ class Group:
         return [v for v in (r.metric(dotted) for r in self.records) if v is not None]
 
 
+def unique(records: list[Record]) -> tuple[list[Record], list[Record]]:
+    """One record per (protocol, task, source, experiment, seed), the latest (by `created`, then path): (kept,
+    ignored). A copied record, or a run repeated into another file name, must not count as another seed."""
+    latest: dict[tuple, Record] = {}
+    for r in sorted(records, key=lambda r: (r.created, str(r.path))):
+        latest[(r.protocol, r.task, r.source, r.experiment, r.seed)] = r
+    kept = set(map(id, latest.values()))
+    return [r for r in records if id(r) in kept], [r for r in records if id(r) not in kept]
+
+
 def new_run_id(config_hash: str) -> str:
     now = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return f"{now}-{config_hash[:8]}-{uuid.uuid4().hex[:6]}"

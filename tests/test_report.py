@@ -19,8 +19,13 @@ from benchmark.stats import estimate, spearman
 
 
 def record(source: str, seed: int, top1: float, protocol: str = "smoke", task: str = "embedded", **extra) -> Record:
-    """A record with known values; records that differ only in their seed are one experiment."""
-    cfg = {"name": protocol, "model": {"size": "tiny"}, "source": {"name": source, "params": extra.pop("params", {})},
+    """A record with known values (source parameters: the source's defaults, updated by `params`); records that
+    differ only in their seed are one experiment."""
+    from benchmark.config import to_dict
+    from benchmark.inits import source_entry
+    known = source.startswith(("scratch", "natural", "moving", "pmg", "mixture", "static", "accel", "transforming"))
+    params = {**(to_dict(source_entry(source).params()) if known else {}), **extra.pop("params", {})}
+    cfg = {"name": protocol, "model": {"size": "tiny"}, "source": {"name": source, "params": params},
            "task": {"name": task, "params": {}}, **extra.pop("config", {})}
     return Record(protocol=protocol, source=source, task=task, seed=seed, config_hash=f"h{source}{seed}{top1}",
                   experiment=stable_hash(cfg), run_id=f"{source}-{seed}-{top1}",
@@ -105,7 +110,8 @@ def test_ood_and_lowdata_tables(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| 60.0 " in out and "| -20.0 " in out and "0.750" in out
     assert main(["table", "--kind", "lowdata", "--results", str(tmp_path)]) == 0
-    assert "21.0 [20.0, 22.0]" in capsys.readouterr().out
+    out = capsys.readouterr().out  # one run seed: its mean over 3 subset seeds, and their spread apart
+    assert out.count("1/class top-1") == 1 and "21.0 (n=1)" in out and "| 1.0 " in out
 
 
 def test_paper_table_published_beside_reproduced(store, capsys):
@@ -157,11 +163,11 @@ def test_check_passes_against_itself_and_fails_against_a_better_reference(store,
         write_record(better, r)
     assert main(["check", "--against", str(better), "--results", str(store)]) == 1
     out = capsys.readouterr().out
-    assert "REGRESSION" in out and "Welch t-test" in out  # three seeds on both sides: a statistical test
+    assert "REGRESSION" in out and "drop of 5.00 > tolerance 1" in out and "paired t-test on 3 seeds" in out
     single = tmp_path / "single"
     write_record(single, record("natural", 9, 12.5, config={"finetune": {"epochs": 1}}))
     assert main(["check", "--against", str(single), "--results", str(store), "--tolerance", "2"]) == 1
-    assert "tolerance 2 points" in capsys.readouterr().out
+    assert "drop of 2.50 > tolerance 2 (no test (1 value on a side))" in capsys.readouterr().out
     assert main(["check", "--against", str(single), "--results", str(store), "--tolerance", "3"]) == 0
     unrelated = tmp_path / "unrelated"
     write_record(unrelated, record("natural", 0, 50.0, protocol="other"))

@@ -13,13 +13,15 @@ video from the downstream set) is dropped then, since the downstream set differs
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from benchmark.config import build, parse_yaml
 from benchmark.errors import BenchError
-from benchmark.records import Record
+from benchmark.records import Record, unique
 from benchmark.render import Column, Table
 from benchmark.stats import Estimate, estimate, spearman
 
@@ -93,12 +95,25 @@ def load_paper(name: str, folder: Path = BASELINES) -> Paper:
 
 
 def _matches(want: Any, have: Any) -> bool:
-    """`want` is a filter: mappings match key by key, lists element by element, scalars by equality."""
+    """`want` is a filter: mappings match key by key, lists element by element, a string with * or ? as a
+    case-insensitive shell pattern (e.g. "*/pass*" for a folder pool), other scalars by equality."""
     if isinstance(want, dict):
         return isinstance(have, dict) and all(_matches(v, have.get(k)) for k, v in want.items())
     if isinstance(want, list):
         return isinstance(have, list) and len(want) == len(have) and all(map(_matches, want, have))
+    if isinstance(want, str) and ("*" in want or "?" in want):
+        return isinstance(have, str) and fnmatch.fnmatch(have.lower(), want.lower())
     return want == have
+
+
+@cache
+def _defaults(source: str) -> dict[str, Any]:
+    """The source's default parameters that name a choice (None defaults are filled in by the run, e.g. a data
+    root, or are optional, so they do not distinguish experiments)."""
+    from benchmark.config import to_dict
+    from benchmark.inits import source_entry
+    entry = source_entry(source)
+    return {k: v for k, v in to_dict(entry.params()).items() if v is not None} if entry.params else {}
 
 
 def _dotted(config: dict, key: str) -> Any:
@@ -118,8 +133,10 @@ def _substitute(params: Any, task: str | None) -> Any:
 
 def matching(records: list[Record], row: Row, column: PaperColumn, protocol: str, task: str,
              own: bool) -> list[Record]:
-    """The records that reproduce (row, column): one variant (the one with the most seeds) of the row's source."""
-    params = _substitute(row.params, task)
+    """The records that reproduce (row, column): one variant (the one with the most seeds) of the row's source whose
+    parameters are the row's and the source's defaults for every key the row does not give (so a row without
+    parameters is the default configuration only)."""
+    params = {**_defaults(row.source), **_substitute(row.params, task)}
     if not own:
         params = {k: v for k, v in params.items() if k != "task"}
     found = [r for r in records
@@ -166,16 +183,23 @@ def _gap(value: float | None, low: float | None, high: float | None) -> float | 
 
 
 def regenerate(paper: Paper, records: list[Record], table: str | None = None, protocol: str | None = None,
-               task: str | None = None) -> list[ColumnResult]:
+               task: str | None = None, column: str | None = None) -> list[ColumnResult]:
+    """Every (table, column) of the paper with its reproduced cells. Each column is reproduced by its own protocol
+    and task; with `protocol`/`task` (records of another scale), only `column` (default: each table's first) is."""
     tables = [t for t in paper.tables if table is None or t.id == table]
     if not tables:
         raise BenchError(f"{paper.paper} has no table {table!r}: choose one of {', '.join(t.id for t in paper.tables)}")
+    if column is not None and not any(c.id == column for t in tables for c in t.columns):
+        raise BenchError(f"--column {column!r} is in none of the chosen tables: choose one of "
+                         f"{', '.join(sorted({c.id for t in tables for c in t.columns}))}")
+    records = unique(records)[0]
     out = []
     for t in tables:
         for ci, col in enumerate(t.columns):
             own = protocol is None and task is None
-            proto = protocol or col.protocol
-            tsk = task or col.task
+            chosen = own or (col.id == column if column is not None else ci == 0)
+            proto = (protocol or col.protocol) if chosen else None
+            tsk = (task or col.task) if chosen else None
             cells = []
             for row in t.rows:
                 rep = None
@@ -198,7 +222,9 @@ def tables(paper: Paper, results: list[ColumnResult]) -> list[Table]:
     """One rendered table per (paper table, column): published beside reproduced, gap shares, Spearman's rho."""
     out = []
     for r in results:
-        if r.protocol is None:
+        if r.protocol is None and r.column.protocol is not None:
+            where = "not reproduced with --protocol/--task (pick this column with --column " + r.column.id + ")"
+        elif r.protocol is None:
             where = f"nothing reproduces this column here ({r.column.note or 'no protocol'})"
         else:
             where = f"reproduced: {r.column.metric} of records of protocol {r.protocol} on task {r.task}"

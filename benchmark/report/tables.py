@@ -8,7 +8,7 @@ Every function returns `benchmark.render.Table`s, which render in every format.
 from __future__ import annotations
 
 from benchmark.inits import INITS
-from benchmark.records import Group, Record
+from benchmark.records import Group, Record, unique
 from benchmark.render import Column, Table
 from benchmark.sources.base import CLIP_SOURCES
 from benchmark.stages.base import stages
@@ -22,9 +22,10 @@ def source_order(source: str) -> int:
 
 
 def groups(records: list[Record]) -> list[Group]:
-    """Repeats of one experiment together, in (protocol, task, registry order) order."""
+    """Repeats of one experiment together (one record per seed: the latest), in (protocol, task, registry order)
+    order."""
     out: dict[tuple, list[Record]] = {}
-    for r in records:
+    for r in unique(records)[0]:
         out.setdefault((r.protocol, r.task, r.source, r.variant), []).append(r)
     return [Group(*k, v) for k, v in sorted(out.items(), key=lambda kv: (kv[0][0], kv[0][1], source_order(kv[0][2]),
                                                                             kv[0][3]))]
@@ -61,15 +62,33 @@ def run_table(records: list[Record], mark_run_id: str | None = None) -> Table:
     return Table(columns, rows)
 
 
+def _classes(g: Group) -> int | None:
+    return next((r.task_info.get("num_classes") for r in g.records if r.task_info.get("num_classes")), None)
+
+
 def main_table(records: list[Record]) -> Table:
-    """One row per experiment: every stage metric as mean [95% CI] over seeds."""
+    """One row per experiment: every stage metric as mean [95% CI] over seeds, chance levels, skipped videos.
+    Top-5 is left out for tasks of 5 classes or fewer, where it is 100% by construction."""
     cols = metric_columns(records)
-    rows = []
+    rows, trivial = [], False
     for g in groups(records):
-        rows.append([g.protocol, g.task, g.source, g.variant, len(g.seeds)]
-                    + [estimate(g.values(m.key)) for m, _ in cols] + [",".join(map(str, g.seeds))])
+        classes = _classes(g)
+        cells = []
+        for m, _ in cols:
+            hide = m.key.endswith("top5") and classes is not None and classes <= 5
+            trivial |= hide
+            cells.append(None if hide else estimate(g.values(m.key)))
+        chance = (f"{100 / classes:.1f} / {min(100.0, 500 / classes):.1f}" if classes else None)
+        skipped = max(len((r.skipped_videos or {}).get("test", [])) for r in g.records)
+        rows.append([g.protocol, g.task, g.source, g.variant, len(g.seeds)] + cells
+                    + [chance, skipped, ",".join(map(str, g.seeds))])
     columns = [Column("protocol"), Column("task"), Column("source"), Column("variant"), Column("n_seeds", "n seeds")]
-    return Table(columns + [c for _, c in cols] + [Column("seeds")], rows)
+    columns += [c for _, c in cols] + [Column("chance", "chance top-1 / top-5 %"),
+                                       Column("skipped_test_videos", "skipped test videos"), Column("seeds")]
+    notes = ["intervals: 95% Student t-interval over seeds (n=1: a single run; sd 0: all seeds equal)"]
+    if trivial:
+        notes.append("top-5 is not shown for tasks with 5 classes or fewer (100% by construction)")
+    return Table(columns, rows, notes=notes)
 
 
 def kinds() -> list[str]:

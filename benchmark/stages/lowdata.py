@@ -26,6 +26,9 @@ class LowDataConfig:
     def validate(self, where: str) -> None:
         if any(k < 1 for k in self.per_class) or any(not 0 < f <= 1 for f in self.fractions):
             raise BenchError(f"key {where}.per_class must be >= 1 and {where}.fractions in (0, 1]")
+        if self.per_class and self.fractions:
+            raise BenchError(f"keys {where}.per_class and {where}.fractions are alternatives: a per-class point and "
+                             f"a fraction point need not be nested subsets; give one kind of point")
         if (self.per_class or self.fractions) and not self.subset_seeds:
             raise BenchError(f"key {where}.subset_seeds must name at least one seed")
 
@@ -106,34 +109,54 @@ class LowData(Stage):
         return {"lowdata": plot_lowdata}
 
 
+def _curve(g) -> dict[str, dict[int, list[dict]]]:
+    """point -> run seed -> that run's entries (one per subset seed)."""
+    out: dict[str, dict[int, list[dict]]] = {}
+    for r in g.records:
+        for c in r.metrics.get("lowdata") or []:
+            out.setdefault(point_name(c), {}).setdefault(r.seed, []).append(c)
+    return out
+
+
 def lowdata_table(groups: list) -> Table:
-    """Per experiment, top-1 at each low-data point: mean [95% CI] over subset seeds x run seeds."""
+    """Per experiment and point: top-1 averaged over the subset seeds of each run, then mean [CI] over the runs'
+    seeds; beside it the spread the subset draw adds (mean over runs of the SD across subset seeds). The two are
+    nested, not pooled as independent samples."""
+    import numpy as np
     names: list[str] = []
     for g in groups:
-        for r in g.records:
-            names += [point_name(c) for c in r.metrics.get("lowdata") or [] if point_name(c) not in names]
+        names += [n for n in _curve(g) if n not in names]
     rows = []
     for g in groups:
+        curve = _curve(g)
         row: list = [g.protocol, g.task, g.source, g.variant, len(g.seeds)]
         for pt in names:
-            row.append(estimate([c["top1"] for r in g.records for c in r.metrics.get("lowdata") or []
-                                 if point_name(c) == pt]))
+            runs = curve.get(pt, {})
+            row.append(estimate([float(np.mean([c["top1"] for c in cs])) for cs in runs.values()]))
+            spread = [float(np.std([c["top1"] for c in cs], ddof=1)) for cs in runs.values() if len(cs) > 1]
+            row.append(float(np.mean(spread)) if spread else None)
         rows.append(row)
     columns = [Column("protocol"), Column("task"), Column("source"), Column("variant"), Column("n_seeds", "n seeds")]
-    return Table(columns + [Column(n) for n in names], rows, title="Low-data finetuning: top-1 % per point")
+    for n in names:
+        columns += [Column(n, f"{n} top-1 % (over run seeds)"), Column(f"{n} subset_sd", "sd over subset seeds")]
+    return Table(columns, rows, title="Low-data finetuning: top-1 % per point")
 
 
 def plot_lowdata(ax, by_source: dict, title: str, severity: int | None = None) -> bool:
+    """Accuracy against training videos per class, one line per source; points are the config's points (a per-class
+    and a fraction point of the same size stay apart), bands the CI over run seeds."""
+    import numpy as np
     drawn = False
     for source, g in by_source.items():
-        points: dict[float, list[float]] = {}
-        for r in g.records:
-            for c in r.metrics.get("lowdata") or []:
-                points.setdefault(c["videos_per_class"], []).append(c["top1"])
-        if not points:
+        curve = _curve(g)
+        if not curve:
             continue
-        xs = sorted(points)
-        est = [estimate(points[x]) for x in xs]
+        xs, est = [], []
+        for runs in curve.values():
+            xs.append(float(np.mean([c["videos_per_class"] for cs in runs.values() for c in cs])))
+            est.append(estimate([float(np.mean([c["top1"] for c in cs])) for cs in runs.values()]))
+        order = np.argsort(xs)
+        xs, est = [xs[i] for i in order], [est[i] for i in order]
         line = ax.plot(xs, [e.mean for e in est], marker="o", label=source)[0]
         ax.fill_between(xs, [e.low if e.low is not None else e.mean for e in est],
                         [e.high if e.high is not None else e.mean for e in est], color=line.get_color(), alpha=0.2)
@@ -142,6 +165,6 @@ def plot_lowdata(ax, by_source: dict, title: str, severity: int | None = None) -
         ax.set_xscale("log")
         ax.set_xlabel("training videos per class")
         ax.set_ylabel("top-1 accuracy (%)")
-        ax.set_title(title + " (bands: 95% CI over subset and run seeds)", fontsize=9)
+        ax.set_title(title + " (bands: 95% t-interval over run seeds of the subset-seed mean)", fontsize=9)
         ax.legend(fontsize=7)
     return drawn
