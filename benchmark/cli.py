@@ -94,7 +94,7 @@ def cmd_datasets_check(args) -> int:
 
 
 def _records(args, need_protocol: bool = False) -> list:
-    from benchmark.records import read_records
+    from benchmark.records import read_records, unique
     protocol, task = args.protocol, args.task
     if need_protocol and protocol is None:
         protocol = DEFAULT_PROTOCOL
@@ -110,7 +110,12 @@ def _records(args, need_protocol: bool = False) -> list:
         where = " ".join(f"{k} {v}" for k, v in (("protocol", protocol), ("task", task)) if v)
         raise BenchError(f"no result records under {args.results}{' for ' + where if where else ''}: run "
                          f"`bench run` first, or pass --results DIR")
-    return records
+    kept, ignored = unique(records)
+    if ignored:
+        print(f"bench: note: {len(ignored)} record(s) ignored, a later record of the same experiment and seed "
+              f"kept: {', '.join(str(r.path) for r in ignored[:3])}" + (" ..." if len(ignored) > 3 else ""),
+              file=sys.stderr)
+    return kept
 
 
 def cmd_table(args) -> int:
@@ -128,7 +133,11 @@ def cmd_table(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from benchmark.report.plots import plot
+    from benchmark.report.plots import kinds, plot
+    from benchmark.runtime import check_writable
+    if args.kind not in kinds():
+        raise BenchError(f"unknown plot {args.kind!r}: choose one of {', '.join(kinds())}")
+    check_writable(Path(args.out), "--out")
     records = _records(args, need_protocol=True)
     title = f"{records[0].protocol} / {records[0].task}"
     for path in plot(args.kind, records, Path(args.out), title, args.severity):
@@ -137,10 +146,16 @@ def cmd_plot(args) -> int:
 
 
 def cmd_paper(args) -> int:
+    from benchmark.config import load_raw
     from benchmark.records import read_records
     from benchmark.render import render
     from benchmark.report.paper import load_paper, regenerate, tables
+    from benchmark.tasks.base import TASKS
     paper = load_paper(args.paper)
+    if args.protocol is not None:
+        load_raw(args.protocol)  # an unknown protocol is an error, not an empty column
+    if args.task is not None:
+        TASKS.canonical(args.task)
     records, _ = read_records(Path(args.results))
     print(render(tables(paper, regenerate(paper, records, args.table, args.protocol, args.task, args.column)),
                  args.format))
@@ -149,6 +164,8 @@ def cmd_paper(args) -> int:
 
 def cmd_leaderboard(args) -> int:
     from benchmark.report.leaderboard import build
+    from benchmark.runtime import check_writable
+    check_writable(Path(args.out), "--out")
     print(build(Path(args.results), Path(args.out)))
     return 0
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 import types
 import typing
@@ -27,7 +28,7 @@ from typing import Any, Literal
 
 import yaml
 
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, read_text
 
 PROTOCOL_DIR = Path(__file__).parent / "protocols"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -263,10 +264,14 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
         raise bad
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) >= 2 ** 63:
+                raise BenchError(f"key {key} must be an integer below 2^63, got {value!r}")
             return value
         raise bad
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise BenchError(f"key {key} must be a finite number, got {value!r}")
             return float(value)
         raise bad
     if tp is str:
@@ -368,7 +373,7 @@ def load_raw(name: str, _seen: tuple[str, ...] = (), _rel: Path | None = None) -
     key = str(path.resolve())
     if key in _seen:
         raise BenchError(f"protocol {path.name} inherits from itself through base: (remove the cycle)")
-    data = parse_yaml(path.read_text(), str(path)) or {}
+    data = parse_yaml(read_text(path, "protocol file"), str(path)) or {}
     if not isinstance(data, Mapping):
         raise BenchError(f"protocol {path} must be a YAML mapping of keys to values")
     base = data.pop("base", None)

@@ -12,7 +12,7 @@ import numpy as np
 
 from benchmark.config import section_overrides
 from benchmark.errors import BenchError
-from benchmark.runtime import atomic_write
+from benchmark.runtime import atomic_write, check_writable
 from benchmark.sources.base import CLIP_SOURCES, make_source, source_params
 
 
@@ -60,10 +60,13 @@ def generate(source: str, overrides: list[str], seed: int, n: int, frames: int, 
     if name not in CLIP_SOURCES:
         raise BenchError(f"source {name!r} has no clips to generate (it is an init, not a clip source)")
     raw = section_overrides(overrides, "source", "bench generate")
-    if n < 1 or frames < 1 or stride < 1:
-        raise BenchError("-n, --frames and --stride must be >= 1")
-    src = make_source(name, source_params(name, raw), seed=seed, clip_size=0)
-    out.mkdir(parents=True, exist_ok=True)
+    if min(n, frames, stride, fps) < 1:
+        raise BenchError("-n, --frames, --stride and --fps must be >= 1")
+    if not 0 <= seed < 2 ** 63:
+        raise BenchError(f"--seed must be an integer in 0..2^63-1, got {seed}")
+    params = source_params(name, raw)
+    check_writable(out, "--out")
+    src = make_source(name, params, seed=seed, clip_size=0)
     clips, paths = [], []
     for i in range(n):
         clip = src.clip(i, frames, stride)

@@ -106,11 +106,29 @@ def record_path(results: Path, record: Record) -> Path:
     return results / protocol / record.task / f"{record.source}-s{record.seed}-{record.config_hash}.json"
 
 
-def write_record(results: Path, record: Record) -> Path:
-    """The one writer of records: atomically, at the path the run's identity names."""
-    from benchmark.runtime import atomic_write_text
-    return atomic_write_text(record_path(results, record),
-                             json.dumps(record.to_json(), indent=1, allow_nan=False) + "\n")
+def write_record(results: Path, record: Record, rescue: tuple[Path, ...] = ()) -> Path:
+    """The one writer of records: atomically, at the path the run's identity names. If that fails (a full disk, a
+    folder turned read-only), the record goes to the first of `rescue` folders (then the system's temporary
+    folder) that takes it, and the one-line error says where it is, so a finished run is never lost."""
+    import tempfile
+
+    from benchmark.errors import BenchError
+    from benchmark.runtime import atomic_write_text, remove_stale_temps
+    path = record_path(results, record)
+    text = json.dumps(record.to_json(), indent=1, allow_nan=False) + "\n"
+    if path.parent.is_dir():
+        remove_stale_temps(path.parent)  # what a killed writer left
+    try:
+        return atomic_write_text(path, text)
+    except BenchError as e:
+        for folder in (*rescue, Path(tempfile.gettempdir())):
+            try:
+                kept = atomic_write_text(Path(folder) / "unsaved-records" / path.name, text)
+            except BenchError:
+                continue
+            raise BenchError(f"{e}; the finished run's record is kept at {kept}: move it to {path}") from None
+        raise BenchError(f"{e}; the record could not be kept anywhere either (its metrics: "
+                         f"{json.dumps(record.metrics)})") from None
 
 
 def _old_variant(config: dict) -> str:

@@ -183,5 +183,5 @@ def execute(spec: RunSpec, results: Path, work: Path) -> tuple[Record | None, Pa
         if not dist.is_main:
             return None, None
         record = _record(spec, plan, outputs, started, time.perf_counter() - t0, environment(dist.device, dist.world))
-        path = write_record(results, record)
+        path = write_record(results, record, rescue=(work,))
     return record, path

@@ -28,20 +28,36 @@ from benchmark.errors import BenchError
 # writing files: a temporary file in the same folder, fsynced, then renamed into place
 
 
+def _discard(path: Path) -> None:
+    """Remove a temporary file if it is there (a read-only filesystem refuses even that: nothing to remove)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def _temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
 
 
-def _space_error(path: Path, e: OSError) -> BenchError:
-    """One line for a failed write: which folder, why, and how much room is left there."""
+def _written(tmp: Path) -> int:
+    try:
+        return tmp.stat().st_size
+    except OSError:
+        return 0
+
+
+def _space_error(path: Path, e: OSError, written: int = 0) -> BenchError:
+    """One line for a failed write: which folder, why, how much it needed and how much room is left there."""
     folder = path.parent
     if e.errno == errno.ENOSPC:
         try:
             free = shutil.disk_usage(folder).free
         except OSError:
             free = 0
-        return BenchError(f"no space left in {folder} to write {path.name} ({free / 2**20:.0f} MiB free): free "
-                          f"some space or choose another folder")
+        need = f"more than {written / 2**20:.1f} MiB needed, " if written else ""
+        return BenchError(f"no space left in {folder} to write {path.name} ({need}{free / 2**20:.1f} MiB free): "
+                          f"free some space or choose another folder")
     if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return BenchError(f"{folder} is not writable ({os.strerror(e.errno)}): choose another folder")
     return BenchError(f"cannot write {path} ({os.strerror(e.errno) if e.errno else e}): check the folder")
@@ -61,12 +77,31 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise _space_error(path, e) from None
+        written = _written(tmp)
+        _discard(tmp)
+        raise _space_error(path, e, written) from None
+    except RuntimeError as e:  # torch.save reports a failed write as RuntimeError, the OSError in its context
+        written = _written(tmp)
+        _discard(tmp)
+        cause = e
+        while cause is not None and not isinstance(cause, OSError):
+            cause = cause.__context__ or cause.__cause__
+        if cause is None and "write" not in str(e).lower():
+            raise
+        code = cause.errno if cause is not None and cause.errno else (errno.ENOSPC if _full(path.parent)
+                                                                      else errno.EIO)
+        raise _space_error(path, OSError(code, os.strerror(code)), written) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     return path
+
+
+def _full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
@@ -93,7 +128,7 @@ def remove_stale_temps(folder: Path) -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
         except PermissionError:
             pass
 
@@ -114,7 +149,7 @@ def check_writable(folder: Path, what: str) -> None:
         raise BenchError(f"{what} {folder} is not writable ({os.strerror(e.errno) if e.errno else e} in "
                          f"{existing}): choose another folder") from None
     finally:
-        probe.unlink(missing_ok=True)
+        _discard(probe)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 
-import pytest
-import torch
+# Results depend on the thread count (the order of float reductions): the test process and every process it starts
+# use two, whatever cores the machine or `taskset` gives them, so a test comparing a subprocess's run with one
+# in this process compares like with like.
+os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "2"
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
 
 # pretrain 6 steps of 8 clips, finetune 8 steps of 8 videos, evaluate 16 videos x 2 clips x 3 crops
 MICRO = [

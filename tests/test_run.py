@@ -98,6 +98,9 @@ def test_killed_run_resumes_from_its_checkpoint_and_matches(tmp_path):
     resumed = bench_run("natural", results, work, *longer)
     assert resumed["pretrain"]["resumed_from_step"] >= step
     assert resumed["metrics"] == reference["metrics"]
+    (log,) = work.glob("pretrain/*/log.jsonl")
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 24  # no step logged twice across the kill
     ref_w, res_w = final_weights(tmp_path / "wref", "pretrain"), final_weights(work, "pretrain")
     assert all(torch.equal(ref_w[k], res_w[k]) for k in ref_w)
 
@@ -163,3 +166,16 @@ def test_checkpoint_source_reproduces_finetuning_from_an_official_file_and_loads
     args = ["run", "--source", "checkpoint", "--set", f"source.path={wrong}", "--results", str(tmp_path / "r"),
             "--work", str(tmp_path / "w")] + [x for item in MICRO for x in ("--set", item)]
     assert main(args) == 2
+
+
+def test_progress_lines_on_stderr_when_not_a_terminal(tmp_path):
+    """CI and Slurm logs: one line per log_every steps with the stage, step/total, loss, clips/s and ETA."""
+    cmd = [sys.executable, "-m", "benchmark", "run", "--source", "natural", "--results", str(tmp_path / "r"),
+           "--work", str(tmp_path / "w")] + [x for item in MICRO + ["runtime.progress=true", "runtime.log_every=2"]
+                                             for x in ("--set", item)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith(("pretrain", "finetune"))]
+    assert any(ln.startswith("pretrain ") and " step 2/6 loss " in ln and "clips/s ETA " in ln for ln in lines)
+    assert any(ln.startswith("finetune ") and "step 8/8" in ln for ln in lines)
+    assert "\r" not in done.stderr  # no progress bar escape sequences in a log file

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.config import build, parse_yaml
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, read_text
 from benchmark.records import Record, unique
 from benchmark.render import Column, Table
 from benchmark.stats import Estimate, estimate, spearman
@@ -87,7 +87,7 @@ def load_paper(name: str, folder: Path = BASELINES) -> Paper:
     if not path.is_file():
         raise BenchError(f"unknown paper {name!r}: choose one of {', '.join(papers()) or '(none)'} "
                          f"(files in {folder})")
-    return build(Paper, parse_yaml(path.read_text(), str(path)), f"{path.name}")
+    return build(Paper, parse_yaml(read_text(path, "baselines file"), str(path)), f"{path.name}")
 
 
 # ---------------------------------------------------------------------------------------------------------------

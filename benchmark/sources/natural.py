@@ -20,7 +20,7 @@ import numpy as np
 from benchmark.data.sampling import train_indices
 from benchmark.data.splits import VideoListSplit
 from benchmark.data.video import VideoError, bundled_videos, find_videos
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, read_text
 from benchmark.sources.base import ClipSource, register
 
 
@@ -41,7 +41,7 @@ class NaturalParams:
 def read_video_list(path: Path) -> list[Path]:
     """Paths from a VideoMAE-style list: one `path [label]` per line, relative paths against the list's folder."""
     out = []
-    for line in path.read_text().splitlines():
+    for line in read_text(path, "video list").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue

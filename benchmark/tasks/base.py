@@ -14,6 +14,7 @@ from typing import Any
 
 from benchmark.config import build
 from benchmark.data.splits import VideoSplit
+from benchmark.errors import BenchError
 from benchmark.registry import Entry, Registry
 
 
@@ -61,4 +62,9 @@ def task_params(name: str, raw: dict) -> Any:
 
 
 def make_task(name: str, params: Any) -> Task:
-    return TASKS.get(name).factory(params)
+    task = TASKS.get(name).factory(params)
+    for split, videos in (("training", task.train), ("test", task.test)):
+        if len(videos) == 0:
+            raise BenchError(f"task {name}: its {split} split holds no videos; check the task's files (`bench tasks "
+                             f"{name}` says what it reads)")
+    return task

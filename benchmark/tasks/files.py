@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchmark.data.splits import VideoListSplit
 from benchmark.data.video import VIDEO_SUFFIXES
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, read_text
 from benchmark.tasks.base import Task, register
 
 
@@ -39,7 +39,7 @@ def _first_existing(root: Path, names: tuple[str, ...], what: str, hint: str) ->
 
 
 def _lines(path: Path) -> list[tuple[int, str]]:
-    return [(n, line.strip()) for n, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    return [(n, line.strip()) for n, line in enumerate(read_text(path, "list file").splitlines(), 1) if line.strip()]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -76,6 +76,8 @@ def read_ucf101(p: UCF101Params) -> tuple[list[str], tuple[list[Path], list[int]
             raise BenchError(f"{class_file} line {n} must be `<id> <ClassName>`, got {line!r}")
         classes[parts[1]] = int(parts[0]) - 1  # 1-indexed in the file
     names = sorted(classes, key=classes.get)
+    if not names:
+        raise BenchError(f"{class_file} lists no classes: it must hold `<id> <ClassName>` lines")
     if [classes[c] for c in names] != list(range(len(names))):
         raise BenchError(f"{class_file}: class ids must be 1..{len(names)} without gaps")
 
@@ -99,6 +101,8 @@ def read_ucf101(p: UCF101Params) -> tuple[list[str], tuple[list[Path], list[int]
                                      f"(id {label + 1} in {class_file.name})")
             paths.append(videos / rel)
             labels.append(label)
+        if not paths:
+            raise BenchError(f"{path} lists no videos: it must hold `<Class>/<video>` lines")
         return paths, labels
 
     return names, read(f"trainlist0{p.split}.txt", True), read(f"testlist0{p.split}.txt", False)
@@ -156,6 +160,9 @@ def read_hmdb51(p: HMDB51Params):
             if target is not None:
                 target[0].append(videos / cls / parts[0])
                 target[1].append(label)
+    for part, (paths, _) in (("training (1)", train), ("test (2)", test)):
+        if not paths:
+            raise BenchError(f"the split files *_test_split{p.split}.txt in {split_dir} mark no {part} videos")
     return classes, train, test
 
 
@@ -191,6 +198,8 @@ def read_list(path: Path, root: Path) -> tuple[list[Path], list[int]]:
         p = Path(name.strip())
         paths.append(p if p.is_absolute() else root / p)
         labels.append(int(label))
+    if not paths:
+        raise BenchError(f"video list {path} lists no videos: it must hold `<path> <label>` lines")
     return paths, labels
 
 
@@ -203,6 +212,8 @@ def make_list_task(p: ListParams) -> Task:
     labels = train[1] + test[1]
     if p.classes:
         names = [line for _, line in _lines(root / p.classes)]
+        if not names:
+            raise BenchError(f"class list {root / p.classes} is empty: one class name per line")
     else:
         names = [f"class {i}" for i in range(max(labels) + 1)]
     bad = [x for x in labels if not 0 <= x < len(names)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from benchmark.config import RuntimeConfig
 from benchmark.errors import BenchError
-from benchmark.runtime import Dist, atomic_save, unwrap
+from benchmark.runtime import Dist, atomic_save, atomic_write_text, unwrap
 
 
 def derive_seed(*parts: int) -> int:
@@ -44,6 +45,20 @@ class StepBatches(Sampler):
 
     def __len__(self) -> int:
         return self.stop - self.start
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Keep the log lines of steps up to `step` (where a resumed run goes on from), dropping a torn last line."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    atomic_write_text(path, "".join(k + "\n" for k in kept))
 
 
 @dataclass
@@ -73,10 +88,15 @@ def run_steps(*, desc: str, workdir: Path, model: nn.Module, optimizer: torch.op
         optimizer.load_state_dict(state["optimizer"])
         start = int(state["step"])
         if dist.is_main:
-            print(f"{desc}: resuming from {ckpt_path} at step {start}/{total_steps}", flush=True)
-    log = (workdir / "log.jsonl").open("a") if dist.is_main else None
+            print(f"{desc}: resuming from {ckpt_path} at step {start}/{total_steps}", file=sys.stderr, flush=True)
+    log = None
+    if dist.is_main:
+        trim_log(workdir / "log.jsonl", start)  # a killed run logged steps past its last checkpoint
+        log = (workdir / "log.jsonl").open("a")
+    report = dist.is_main and runtime.progress
+    terminal = sys.stderr.isatty()
     bar = tqdm(total=total_steps, initial=start, desc=desc, unit="step", dynamic_ncols=True,
-               disable=True if not (dist.is_main and runtime.progress) else None)
+               disable=not (report and terminal))
     model.train()
     t0, samples, running, count = time.perf_counter(), 0, 0.0, 0
     done = start
@@ -99,11 +119,17 @@ def run_steps(*, desc: str, workdir: Path, model: nn.Module, optimizer: torch.op
             done = step + 1
             lr = max(g["lr"] for g in optimizer.param_groups)
             if done % runtime.log_every == 0 or done == total_steps:
+                elapsed = time.perf_counter() - t0
                 bar.set_postfix(loss=f"{running / count:.4f}", lr=f"{lr:.2e}")
                 if log is not None:
                     log.write(json.dumps({"step": done, "loss": running / count, "lr": lr,
-                                          "elapsed_s": round(time.perf_counter() - t0, 3)}) + "\n")
+                                          "elapsed_s": round(elapsed, 3)}) + "\n")
                     log.flush()
+                if report and not terminal:  # CI and Slurm logs: one line per log_every steps
+                    rate = samples * dist.world / elapsed if elapsed > 0 else 0.0
+                    eta = elapsed / (done - start) * (total_steps - done)
+                    print(f"{desc}: step {done}/{total_steps} loss {running / count:.4f} {rate:.1f} clips/s ETA "
+                          f"{eta // 60:.0f}m{eta % 60:02.0f}s", file=sys.stderr, flush=True)
                 running, count = 0.0, 0
             if runtime.checkpoint_every and done % runtime.checkpoint_every == 0 and done < total_steps:
                 if dist.is_main:
