@@ -216,3 +216,15 @@ def test_random_erasing_is_one_box_through_the_whole_clip_with_probability_per_c
                                                                     False)[(k, 0)]["video"][0]).any())
                      for k in range(300)])
     assert 0.17 < share < 0.33  # a quarter of the clips, not (as per-frame boxes would make it) nearly all
+
+
+def test_finetuning_crop_resizes_as_videomaes_random_resized_crop():
+    """video_transforms.random_resized_crop: F.interpolate(mode="bilinear", align_corners=False), no antialias."""
+    import torch.nn.functional as F
+
+    from benchmark.data.transforms import crop_resize
+    frames = np.random.default_rng(0).integers(0, 256, (4, 90, 120, 3), dtype=np.uint8)
+    box = (5, 7, 80, 100)
+    ours = crop_resize(frames, box, 64, antialias=False)
+    crop = torch.from_numpy(frames[:, 5:85, 7:107]).permute(0, 3, 1, 2).float()
+    torch.testing.assert_close(ours, F.interpolate(crop, size=(64, 64), mode="bilinear", align_corners=False))

@@ -69,3 +69,19 @@ def test_linear_probe_defaults_to_what_lp_sh_runs():
     assert (lp.optimizer, lp.base_lr, lp.weight_decay, lp.min_lr, lp.warmup_lr, lp.mode) == ("adamw", 0.1, 0.0, 0.0,
                                                                                              0.0, "linear")
     assert tuple(lp.betas) == (0.9, 0.999) and not p.finetune.enabled
+
+
+def test_parameter_groups_match_timms_layer_decay_and_weight_decay():
+    """The official grouping (optim_factory.py) written out, checked against timm's implementation of it."""
+    from timm.optim import param_groups_layer_decay
+
+    from benchmark.models.videomae import VideoMAEClassifier
+    from benchmark.train.optim import parameter_groups
+    model = VideoMAEClassifier("tiny", 5, 8, 32)
+    ours = {id(p): (g["weight_decay"], g["lr_scale"]) for g in parameter_groups(model, 0.05, 0.75)
+            for p in g["params"]}
+    theirs = {id(p): (g["weight_decay"], g["lr_scale"]) for g in
+              param_groups_layer_decay(model, 0.05, layer_decay=0.75, no_weight_decay_list=()) for p in g["params"]}
+    assert ours.keys() == theirs.keys() == {id(p) for p in model.parameters()}
+    for k in ours:
+        assert ours[k][0] == theirs[k][0] and ours[k][1] == pytest.approx(theirs[k][1])

@@ -63,7 +63,7 @@ class FinetuneClips(Dataset):
         if self.randaug is not None:
             frames = randaugment_clip(frames, self.randaug, int(rng.integers(2 ** 31)))
         box = random_resized_crop_box(*frames.shape[1:3], ft.crop_scale, ft.crop_ratio, rng)
-        x = crop_resize(frames, box, c.size)
+        x = crop_resize(frames, box, c.size, antialias=False)  # video_transforms.random_resized_crop: plain bilinear
         if self.flip and rng.random() < 0.5:
             x = x.flip(-1)
         video = normalize(x, c.mean, c.std)

@@ -22,17 +22,18 @@ from PIL import Image
 # pixels
 
 
-def resize(frames: np.ndarray | torch.Tensor, out_hw: tuple[int, int]) -> torch.Tensor:
-    """uint8 (T, H, W, 3) -> float (T, 3, h, w) in [0, 255], bilinear with antialiasing (like PIL)."""
+def resize(frames: np.ndarray | torch.Tensor, out_hw: tuple[int, int], antialias: bool = True) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> float (T, 3, h, w) in [0, 255], bilinear; with antialiasing as PIL's BILINEAR
+    (VideoMAE's GroupMultiScaleCrop and test resize), without as F.interpolate (its random_resized_crop)."""
     x = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
     if tuple(x.shape[-2:]) == tuple(out_hw):
         return x
-    return F.interpolate(x, size=out_hw, mode="bilinear", antialias=True, align_corners=False)
+    return F.interpolate(x, size=out_hw, mode="bilinear", antialias=antialias, align_corners=False)
 
 
-def crop_resize(frames: np.ndarray, box: tuple[int, int, int, int], size: int) -> torch.Tensor:
+def crop_resize(frames: np.ndarray, box: tuple[int, int, int, int], size: int, antialias: bool = True) -> torch.Tensor:
     y, x, ch, cw = box
-    return resize(frames[:, y:y + ch, x:x + cw], (size, size))
+    return resize(frames[:, y:y + ch, x:x + cw], (size, size), antialias)
 
 
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -63,8 +64,8 @@ def spatial_crops(x: torch.Tensor, size: int, crops: int) -> list[torch.Tensor]:
 
 @contextmanager
 def seeded_global_rng(seed: int) -> Iterator[None]:
-    """Run library code that draws from Python's and NumPy's global RNGs (timm's RandAugment, RandomErasing,
-    Mixup) deterministically, restoring the global state afterwards."""
+    """Run library code that draws from Python's and NumPy's global RNGs (timm's RandAugment, Mixup)
+    deterministically, restoring the global state afterwards."""
     py_state, np_state = random.getstate(), np.random.get_state()
     random.seed(seed)
     np.random.seed(seed % 2 ** 32)

@@ -213,7 +213,7 @@ def warp(frame: np.ndarray, matrix: np.ndarray, interpolation: str = "bilinear",
     import cv2
     interpolation, border = getattr(cv2, INTERPOLATIONS[interpolation]), getattr(cv2, BORDERS[border])
     h, w = frame.shape[:2]
-    if np.allclose(matrix[2], (0, 0, 1)):
+    if matrix[2, 0] == 0 and matrix[2, 1] == 0 and matrix[2, 2] == 1:  # what the affine motions build exactly
         return cv2.warpAffine(frame, matrix[:2], (w, h), flags=interpolation, borderMode=border)
     return cv2.warpPerspective(frame, matrix, (w, h), flags=interpolation, borderMode=border)
 

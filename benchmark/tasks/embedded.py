@@ -79,6 +79,7 @@ class EmbeddedSplit:
         self.split = split
         self.images = TRAIN_IMAGES if split == "train" else TEST_IMAGES
         self.n = params.train_videos if split == "train" else params.test_videos
+        self._scenes: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return self.n
@@ -92,8 +93,11 @@ class EmbeddedSplit:
     def frame_count(self, i: int) -> int:
         return self.p.frames
 
-    def render(self, i: int) -> np.ndarray:
-        """The whole video, uint8 (frames, size, size, 3); deterministic for (task seed, split, i)."""
+    def scene(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(background, patch, the patch's top-left corner per frame) of video i, deterministic for (task seed,
+        split, i); kept once made (about 20 KB a video), since finetuning reads every video once per epoch."""
+        if i in self._scenes:
+            return self._scenes[i]
         import cv2
         p = self.p
         rng = np.random.default_rng([p.seed, 0 if self.split == "train" else 1, i])
@@ -110,9 +114,16 @@ class EmbeddedSplit:
         travel = rng.uniform(*p.speed) * (p.frames - 1) * np.array([np.sin(angle), np.cos(angle)])  # (dy, dx)
         room = p.size - side
         start = np.where(travel < 0, -travel, 0.0) + rng.random(2) * (room - np.abs(travel))
-        video = np.repeat(background[None], p.frames, axis=0)
-        for t in range(p.frames):
-            y, x = np.rint(start + travel * t / (p.frames - 1)).astype(int)
+        corners = np.rint(start + travel * np.arange(p.frames)[:, None] / (p.frames - 1)).astype(int)
+        self._scenes[i] = background, patch, corners
+        return self._scenes[i]
+
+    def render(self, i: int) -> np.ndarray:
+        """The whole video, uint8 (frames, size, size, 3)."""
+        background, patch, corners = self.scene(i)
+        side = len(patch)
+        video = np.repeat(background[None], self.p.frames, axis=0)
+        for t, (y, x) in enumerate(corners.tolist()):
             video[t, y:y + side, x:x + side] = patch
         return video
 

@@ -1,7 +1,8 @@
 """End-to-end finetuning of a VideoMAE classifier (run_class_finetuning.py + engine_for_finetuning.py).
 
-Layer-wise lr decay (timm), Mixup/CutMix (timm, on the (B, C*T, H, W) view so CutMix boxes cover every frame),
-label smoothing, drop path, repeated augmentation, RandAugment and random erasing.
+Layer-wise lr decay, Mixup/CutMix (timm, on the (B, C*T, H, W) view so CutMix boxes cover every frame), label
+smoothing, drop path, repeated augmentation, RandAugment and random erasing. timm is imported only when Mixup or
+RandAugment is on.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from timm.data import Mixup
-from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
@@ -92,15 +91,16 @@ def finetune(model_cfg: ModelConfig, clip: ClipConfig, ft: FinetuneConfig, runti
     model = maybe_compile(model, runtime.compile, dist.device)
 
     per_rank = ft.batch_size // dist.world
-    mixup = Mixup(mixup_alpha=ft.mixup, cutmix_alpha=ft.cutmix, prob=ft.mixup_prob,
-                  switch_prob=ft.mixup_switch_prob, mode="batch", label_smoothing=ft.label_smoothing,
-                  num_classes=task.num_classes) if uses_mixup(ft) else None
-    if mixup is not None:
+    mixup = None
+    if uses_mixup(ft):
+        from timm.data import Mixup
+        from timm.loss import SoftTargetCrossEntropy
+        mixup = Mixup(mixup_alpha=ft.mixup, cutmix_alpha=ft.cutmix, prob=ft.mixup_prob,
+                      switch_prob=ft.mixup_switch_prob, mode="batch", label_smoothing=ft.label_smoothing,
+                      num_classes=task.num_classes)
         criterion: nn.Module = SoftTargetCrossEntropy()
-    elif ft.label_smoothing > 0:
-        criterion = LabelSmoothingCrossEntropy(ft.label_smoothing)
-    else:
-        criterion = nn.CrossEntropyLoss()
+    else:  # torch's label smoothing is timm's LabelSmoothingCrossEntropy: (1 - s) nll + s mean(-log p)
+        criterion = nn.CrossEntropyLoss(label_smoothing=ft.label_smoothing)
 
     dataset = FinetuneClips(train, clip, ft, seed, flip_ok=task.flip_keeps_label)
 

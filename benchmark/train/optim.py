@@ -1,4 +1,4 @@
-"""Optimizers and schedules as VideoMAE builds them (optim_factory.py, utils.cosine_scheduler), through timm.
+"""Optimizers and schedules as VideoMAE builds them (optim_factory.py, utils.cosine_scheduler), on torch.optim.
 
 lr = base_lr * total_batch / 256, and the same scaling for min_lr and warmup_lr (run_mae_pretraining.py,
 run_class_finetuning.py). The schedule is per step, VideoMAE's `cosine_scheduler`: a linear warmup
@@ -11,29 +11,55 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn as nn
-from timm.optim import create_optimizer_v2
 
 from benchmark.errors import BenchError
-
-# recipe.optimizer -> timm's name: sgd is optim_factory.py's 'sgd' (Nesterov momentum), momentum its plain
-# momentum SGD, adamw AdamW (also what DeepSpeed's "Adam" with adam_w_mode runs)
-OPTIMIZERS = {"adamw": "adamw", "sgd": "sgd", "momentum": "momentum"}
 
 
 def scaled(value: float, batch: int) -> float:
     return value * batch / 256
 
 
+def layer_id(name: str, num_layers: int) -> int:
+    """optim_factory.py get_num_layer_for_vit: embeddings 0, block i -> i + 1, everything else num_layers + 1."""
+    if name in ("cls_token", "mask_token", "pos_embed") or name.startswith("patch_embed"):
+        return 0
+    if name.startswith("blocks."):
+        return int(name.split(".")[1]) + 1
+    return num_layers + 1
+
+
+def parameter_groups(model: nn.Module, weight_decay: float, layer_decay: float | None = None) -> list[dict]:
+    """optim_factory.py get_parameter_groups: no weight decay for 1-D parameters, biases and the names in
+    model.no_weight_decay(); with layer decay, each group's `lr_scale` is layer_decay^(num_layers + 1 - layer)."""
+    skip = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
+    num_layers = getattr(model, "num_layers", 0)
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        decay = not (param.ndim <= 1 or name.endswith(".bias") or name in skip)
+        layer = layer_id(name, num_layers) if layer_decay is not None else 0
+        group = groups.setdefault((layer, decay), {
+            "params": [], "weight_decay": weight_decay if decay else 0.0,
+            **({"lr_scale": layer_decay ** (num_layers + 1 - layer)} if layer_decay is not None else {})})
+        group["params"].append(param)
+    return list(groups.values())
+
+
 def make_optimizer(model: nn.Module, recipe, batch: int, layer_decay: float | None = None):
-    """The recipe's optimizer over the parameters that require grad; no weight decay on 1-D params and
-    model.no_weight_decay(); layer-wise lr decay when < 1."""
+    """The recipe's optimizer (`adamw`; `sgd`: optim_factory.py's Nesterov momentum SGD; `momentum`: plain momentum
+    SGD) over the parameters that require grad, grouped as the official code groups them. On CUDA AdamW runs
+    fused."""
     layer_decay = layer_decay if layer_decay is not None and layer_decay < 1 else None
-    common = {"lr": scaled(recipe.base_lr, batch), "weight_decay": recipe.weight_decay, "layer_decay": layer_decay}
+    groups = parameter_groups(model, recipe.weight_decay, layer_decay)
+    lr = scaled(recipe.base_lr, batch)
     name = getattr(recipe, "optimizer", "adamw")
     if name == "adamw":
-        return create_optimizer_v2(model, "adamw", betas=tuple(recipe.betas), **common)
-    return create_optimizer_v2(model, OPTIMIZERS[name], momentum=recipe.momentum, **common)
+        cuda = any(p.is_cuda for g in groups for p in g["params"])
+        return torch.optim.AdamW(groups, lr=lr, betas=tuple(recipe.betas), fused=cuda or None)
+    return torch.optim.SGD(groups, lr=lr, momentum=recipe.momentum, nesterov=name == "sgd")
 
 
 def check_schedule(what: str, total_steps: int, warmup_steps: int) -> None:
