@@ -77,6 +77,21 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_speed(args) -> int:
+    from benchmark.render import render
+    from benchmark.run import resolve
+    from benchmark.speed import speed, table
+    spec = resolve(args.protocol, args.source, args.task, 0, _task_overrides(args) + (args.set or []))
+    rows, lines = speed(spec, args.steps, args.batch, args.reference or [], args.items)
+    if args.format == "json":
+        import dataclasses
+        _print_json({"rows": [dataclasses.asdict(r) for r in rows], "bound": lines})
+        return 0
+    print(render(table(rows), args.format))
+    print("\n" + "\n".join(lines))
+    return 0
+
+
 def cmd_datasets_check(args) -> int:
     from benchmark.render import Column, Table, render
     from benchmark.tasks.check import check_task
@@ -370,6 +385,24 @@ def build_parser() -> argparse.ArgumentParser:
     check_.add_argument("--strict", action="store_true", help="a clear drop within the tolerance fails too")
     check_.add_argument("--format", choices=FORMATS, default="github")
     check_.set_defaults(func=cmd_check)
+
+    sp = sub.add_parser("speed", help="measure model steps and data throughput; say what bounds a run",
+                        description="Model-step throughput of pretraining and finetuning (clips/s, GMACs, TFLOP/s, "
+                                    "MFU on CUDA, peak memory) on the protocol's geometry, data throughput of one "
+                                    "loader worker for the source and the task, and which one bounds each stage.")
+    sp.add_argument("--protocol", default=DEFAULT_PROTOCOL, help=f"protocol (default: {DEFAULT_PROTOCOL})")
+    sp.add_argument("--source", default="pmg", help="clip source whose data is measured (default: pmg)")
+    sp.add_argument("--task", default=None, help="downstream task (default: the protocol's)")
+    sp.add_argument("--data-root", default=None, help="the task's files")
+    sp.add_argument("--steps", type=int, default=10, help="timed model steps after 3 warm-up steps (default: 10)")
+    sp.add_argument("--batch", type=int, default=None, help="clips per model step (default: the protocol's, at "
+                                                            "most 16 on CPU and 64 on a GPU)")
+    sp.add_argument("--items", type=int, default=32, help="data items timed per loader (default: 32)")
+    sp.add_argument("--reference", action="append", metavar="official=DIR|hf",
+                    help="also time the official MCG-NJU code (a checkout) or Hugging Face's; repeatable")
+    sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="a protocol, source or task key")
+    sp.add_argument("--format", choices=["github", "markdown", "csv", "json"], default="github")
+    sp.set_defaults(func=cmd_speed)
 
     datasets = sub.add_parser("datasets", help="check downstream datasets",
                               description="Dataset tools.").add_subparsers(dest="datasets_command", required=True,

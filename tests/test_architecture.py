@@ -18,7 +18,7 @@ LAYERS = [
     ["evaluate"],
     ["stages"],
     ["records"],
-    ["run", "generate"],
+    ["run", "generate", "speed"],
     ["report"],
     ["cli", "__main__"],
 ]

@@ -52,3 +52,18 @@ def test_user_errors_are_one_line_with_exit_code_2(capsys, tmp_path, args, messa
     assert code == 2
     assert message in err and err.count("\n") == 1 and err.startswith("bench")
     assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+def test_speed_reports_rows_and_what_bounds_the_run(capsys):
+    code, out, _ = run(capsys, "speed", "--steps", "1", "--batch", "2", "--items", "2", "--reference", "hf",
+                       "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["bound"] and all(line.startswith(("pretrain:", "finetune:")) for line in data["bound"])
+    rows = {(r["bench"], r["impl"]): r for r in data["rows"]}
+    assert {("pretrain_step", "harness"), ("finetune_step", "harness"), ("pretrain_step", "hf"),
+            ("source_data", "pmg"), ("task_data", "embedded")} <= set(rows)
+    mine = rows[("pretrain_step", "harness")]
+    assert mine["clips_per_s"] > 0 and mine["gmacs_per_clip"] > 0 and mine["torch"] and mine["dtype"] == "float32"
+    assert rows[("pretrain_step", "hf")]["extra"]["harness_over_this"] > 0
+    code, _, err = run(capsys, "speed", "--steps", "0")
+    assert code == 2 and "--steps" in err

@@ -228,3 +228,50 @@ def test_finetuning_crop_resizes_as_videomaes_random_resized_crop():
     ours = crop_resize(frames, box, 64, antialias=False)
     crop = torch.from_numpy(frames[:, 5:85, 7:107]).permute(0, 3, 1, 2).float()
     torch.testing.assert_close(ours, F.interpolate(crop, size=(64, 64), mode="bilinear", align_corners=False))
+
+
+def _numbered_frames(n: int) -> np.ndarray:
+    """Frames that differ from each other (a moving bar plus noise), so a frame off by one cannot match."""
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (n, 48, 64, 3), dtype=np.uint8)
+    for i in range(n):
+        frames[i, :, (i * 3) % 64] = 255
+    return frames
+
+
+@pytest.mark.parametrize("suffix,gop", [(".mp4", 12), (".avi", 10)])
+def test_seeking_to_a_late_window_yields_the_frames_of_decoding_from_the_start(tmp_path, monkeypatch, suffix, gop):
+    import av
+
+    from benchmark.data import video as V
+    path = tmp_path / f"v{suffix}"
+    frames = _numbered_frames(160)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:  # many keyframes, B-frames in the H.264 file
+        stream = container.add_stream("mpeg4" if suffix == ".avi" else "libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.gop_size = gop
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    seen = []
+    real_index = V._index
+    monkeypatch.setattr(V, "_index", lambda frame, stream: seen.append(real_index(frame, stream)) or seen[-1])
+    for start in (V.SEEK_AFTER + 1, 77, 130, 144):
+        idx = np.arange(start, start + 16, 1 if start != 77 else 2)
+        idx = idx[idx < 160]
+        seen.clear()
+        fast = decode(path, idx, short_side=48)
+        assert seen and min(seen) > 0  # it did seek, not decode from frame 0
+        np.testing.assert_array_equal(fast, decode(path, idx, short_side=48, seek=False))
+    with pytest.raises(VideoError, match="frame 160"):
+        decode(path, np.array([150, 160]))
+
+
+def test_seeking_in_the_bundled_videos_matches_sequential_decoding():
+    for path in bundled_videos():
+        n = frame_count(path)
+        for start in (49, n // 2, n - 16):
+            idx = np.arange(start, start + 16)
+            np.testing.assert_array_equal(decode(path, idx, short_side=32), decode(path, idx, short_side=32,
+                                                                                     seek=False))

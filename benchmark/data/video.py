@@ -30,28 +30,70 @@ def scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, i
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def decode(path: str | Path, indices: np.ndarray | None = None, short_side: int | None = None) -> np.ndarray:
+SEEK_AFTER = 48  # frames: a window starting later than this is reached by seeking (measured in the README)
+
+
+def _index(frame, stream) -> int | None:
+    """The display index of a decoded frame from its timestamp, at the stream's constant frame rate."""
+    if frame.pts is None or not stream.average_rate or not stream.time_base:
+        return None
+    start = stream.start_time or 0
+    return round(float((frame.pts - start) * stream.time_base * stream.average_rate))
+
+
+def _read(container, stream, needed: set[int] | None, last: int | None, first: int, size, seek: bool):
+    """{index: frame} of the needed frames (all if None) and the count of frames decoded. With `seek`, decoding
+    starts at the keyframe before `first` and frames are numbered by their timestamps (which must then be
+    exact), else it starts at frame 0 and counts."""
+    w, h = size
+    keep: dict[int, np.ndarray] = {}
+    decoded = 0
+    if seek:
+        start = stream.start_time or 0
+        container.seek(int(start + first / (stream.average_rate * stream.time_base)), stream=stream,
+                       backward=True, any_frame=False)
+    for n, frame in enumerate(container.decode(stream)):
+        i = _index(frame, stream) if seek else n
+        if i is None:
+            raise LookupError("a frame without a timestamp")
+        decoded = i + 1
+        if needed is None or i in needed:
+            keep[i] = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+        if last is not None and i >= last:
+            break
+    return keep, decoded
+
+
+def decode(path: str | Path, indices: np.ndarray | None = None, short_side: int | None = None,
+           seek: bool = True) -> np.ndarray:
     """Decode frames `indices` (all frames if None) of a video as uint8 (N, H, W, 3).
 
-    Decodes sequentially up to the largest index (seeking in short clips costs more than it saves). Indices past
-    the end raise VideoError: a truncated file must not silently yield fewer frames.
+    A window that starts past SEEK_AFTER frames is reached by seeking to the keyframe before it (the frames are the
+    same as decoding from the start; tests check it); where the timestamps cannot number the frames the video is
+    decoded from frame 0. Indices past the end raise VideoError: a truncated file must not silently yield fewer
+    frames.
     """
     wanted = None if indices is None else np.asarray(indices, dtype=np.int64)
     last = None if wanted is None else int(wanted.max(initial=-1))
-    keep: dict[int, np.ndarray] = {}
-    decoded = 0
+    first = 0 if wanted is None or len(wanted) == 0 else int(wanted.min())
+    needed = None if wanted is None else set(wanted.tolist())
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            w, h = scaled_size(stream.codec_context.width, stream.codec_context.height, short_side)
-            needed = None if wanted is None else set(wanted.tolist())
-            for i, frame in enumerate(container.decode(stream)):
-                decoded = i + 1
-                if needed is None or i in needed:
-                    keep[i] = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
-                if last is not None and i >= last:
-                    break
+            size = scaled_size(stream.codec_context.width, stream.codec_context.height, short_side)
+            keep, decoded = None, 0
+            if seek and first > SEEK_AFTER and stream.average_rate and stream.time_base:
+                try:
+                    keep, decoded = _read(container, stream, needed, last, first, size, seek=True)
+                    if any(i not in keep for i in needed):
+                        keep = None  # the timestamps did not land on the frames: decode from the start
+                except (LookupError, av.FFmpegError):
+                    keep = None
+                if keep is None:
+                    container.seek(0, stream=stream)
+            if keep is None:
+                keep, decoded = _read(container, stream, needed, last, 0, size, seek=False)
     except (av.FFmpegError, OSError, IndexError, ValueError) as e:
         raise VideoError(f"video {path} cannot be decoded ({type(e).__name__}: {e}); check the file or "
                          f"re-encode it with ffmpeg") from None
