@@ -174,6 +174,14 @@ def cmd_paper(args) -> int:
     records, _ = read_records(Path(args.results))
     print(render(tables(paper, regenerate(paper, records, args.table, args.protocol, args.task, args.column)),
                  args.format))
+    if args.format != "json":
+        from benchmark.sweep import missing_note, specs_for
+        print()
+        for t in paper.tables:
+            if args.table is None or t.id == args.table:
+                specs = specs_for(paper.paper, t.id)
+                notes = [missing_note(s, Path(args.results)) for s in specs] or ["no sweep spec fills it"]
+                print(f"{paper.paper} table {t.id}: " + "\n".join(notes))
     return 0
 
 
@@ -286,6 +294,111 @@ def cmd_protocols(args) -> int:
         c, pt = p.clip, p.pretrain
         print(f"{p.name:<{width}}  {p.model.size:<5} {c.frames}x{c.size}^2  {pt.epochs:>4} x {pt.epoch_size:<5}  "
               f"{p.task:<8}  {p.description}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sweeps
+
+
+def cmd_sweep(args) -> int:
+    from benchmark import sweep as S
+    from benchmark.render import render
+    if args.spec == "status":
+        if not args.target:
+            raise BenchError("bench sweep status needs the sweep: bench sweep status SPEC (see `bench sweeps`)")
+        return _sweep_status(args, args.target)
+    if args.target:
+        raise BenchError(f"bench sweep takes one sweep, got {args.spec} and {args.target}; for the state of a "
+                         f"sweep: bench sweep status SPEC")
+    spec = S.load_spec(args.spec)
+    slurm = _slurm_config(args, spec.slurm)
+    grid = S.expand(spec, args.set or [])
+    results, work = Path(args.results), Path(args.work)
+    statuses = S.status(grid, results, work)
+    if args.dry_run:
+        tflops = args.tflops or spec.cost.tflops_per_gpu
+        print(render(S.cost_table(grid, S.estimate(grid), statuses, tflops), args.format))
+        return 0
+    if args.jobs < 1:
+        raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
+    from benchmark.launch import launch_inline, launch_local, launch_slurm
+    from benchmark.runtime import check_writable
+    todo = [st.cell for st in statuses if st.state in ("not started", "failed", "stopped")]
+    busy = sum(st.state in ("running", "queued") for st in statuses)
+    done = sum(st.state == "done" for st in statuses)
+    print(f"sweep {spec.name}: {len(grid.cells)} cells, {done} done, {busy} running or queued, "
+          f"{len(todo)} to launch ({args.executor})", flush=True)
+    if not todo:
+        return 0
+    check_writable(results, "--results")
+    check_writable(work, "--work")
+    S.validate_cells(grid, todo)
+    if args.executor == "inline":
+        failed = launch_inline(todo, results, work)
+    elif args.executor == "local":
+        failed = launch_local(grid, todo, results, work, args.jobs, slurm.time_min)
+    else:
+        ids = launch_slurm(grid, todo, results, work, slurm)
+        print(f"submitted {len(ids)} cells as Slurm job array {ids[0].split('_')[0]}; follow it with "
+              f"`bench sweep status {args.spec}`", flush=True)
+        if not args.wait:
+            return 0
+        import time
+        while True:
+            time.sleep(args.poll)
+            statuses = S.status(grid, results, work)
+            if not any(st.state in ("running", "queued") for st in statuses):
+                break
+        failed = [st.cell for st in statuses if st.state in ("failed", "stopped")]
+    print(S.summary(S.status(grid, results, work)))
+    return 1 if failed else 0
+
+
+def _slurm_config(args, slurm):
+    """The spec's Slurm section with the flags given on top, validated as the spec is."""
+    from benchmark.config import build, to_dict
+    from benchmark.sweep import SlurmConfig
+    raw = to_dict(slurm)
+    flags = {"partition": args.partition, "nodes": args.nodes, "gpus_per_node": args.gpus_per_node,
+             "tasks_per_node": args.tasks_per_node, "cpus_per_task": args.cpus_per_task, "mem_gb": args.mem_gb,
+             "time_min": args.time_min, "account": args.account, "qos": args.qos,
+             "array_parallelism": args.array_parallelism}
+    raw.update({k: v for k, v in flags.items() if v is not None})
+    for item in args.sbatch or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BenchError(f"--sbatch {item!r} must look like KEY=VALUE (e.g. --sbatch constraint=a100)")
+        raw["additional"][key.replace("-", "_")] = value
+    return build(SlurmConfig, raw, "slurm")
+
+
+def _sweep_status(args, name: str) -> int:
+    from benchmark import sweep as S
+    spec = S.load_spec(name)
+    grid = S.expand(spec, args.set or [])
+    statuses = S.status(grid, Path(args.results), Path(args.work))
+    if args.format == "json":
+        _print_json({"sweep": spec.name, "summary": S.summary(statuses), "cells": [s.as_json() for s in statuses]})
+    else:
+        for st in statuses:
+            print(st.line())
+        print(S.summary(statuses))
+    return 0
+
+
+def cmd_sweeps(args) -> int:
+    from benchmark import sweep as S
+    names = [args.name] if args.name else S.sweep_names()
+    specs = [S.load_spec(n) for n in names]
+    if args.format == "json":
+        from benchmark.config import to_dict
+        _print_json([to_dict(s) for s in specs])
+        return 0
+    width = max(len(s.name) for s in specs)
+    for s in specs:
+        cells = len(s.runs or [None]) * len(s.sources) * len(s.seeds)
+        print(f"{s.name:<{width}}  {cells:>4} cells  {s.description}")
     return 0
 
 
@@ -404,6 +517,38 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["github", "markdown", "csv", "json"], default="github")
     sp.set_defaults(func=cmd_speed)
 
+    sw = sub.add_parser("sweep", help="run a sweep's grid of cells (Slurm, local processes or inline)",
+                        description="Expand a sweep spec (see `bench sweeps`) into cells, each one `bench run`, and "
+                                    "launch those without a record: as one Slurm job array, as local processes or "
+                                    "in this process. Launching again skips done and running cells and resumes "
+                                    "interrupted ones from their checkpoints. `bench sweep status SPEC`: one line "
+                                    "per cell. Exit 1 if a cell failed.")
+    sw.add_argument("spec", help="sweep name or YAML file, or `status`")
+    sw.add_argument("target", nargs="?", default=None, help="with `status`: the sweep")
+    sw.add_argument("--executor", choices=["local", "slurm", "inline"], default="local",
+                    help="local: processes on this machine (default); slurm: one job array; inline: this process")
+    sw.add_argument("--jobs", type=int, default=1, help="local: cells at once (default: 1)")
+    sw.add_argument("--dry-run", action="store_true", help="list the cells and their estimated cost; run nothing")
+    sw.add_argument("--tflops", type=float, default=None, help="dry run: sustained TFLOP/s per GPU assumed for "
+                                                                "GPU-hours (default: the spec's cost.tflops_per_gpu)")
+    sw.add_argument("--wait", action="store_true", help="slurm: wait until every cell has ended")
+    sw.add_argument("--poll", type=float, default=10.0, help="slurm --wait: seconds between checks (default: 10)")
+    sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="a key set in every cell, as in bench run")
+    for flag, tp, text in [("--partition", str, "partition"), ("--nodes", int, "nodes per cell"),
+                           ("--gpus-per-node", int, "GPUs per node"),
+                           ("--tasks-per-node", int, "processes per node (default: one per GPU)"),
+                           ("--cpus-per-task", int, "CPU cores per process"), ("--mem-gb", float, "memory per node"),
+                           ("--time-min", int, "time limit per job in minutes (a cell past it is requeued)"),
+                           ("--account", str, "account"), ("--qos", str, "QoS"),
+                           ("--array-parallelism", int, "array tasks running at once")]:
+        sw.add_argument(flag, type=tp, default=None, help=f"slurm: {text} (default: the spec's slurm section)")
+    sw.add_argument("--sbatch", action="append", metavar="KEY=VALUE", help="slurm: another sbatch option "
+                                                                           "(e.g. constraint=a100); repeatable")
+    sw.add_argument("--results", default="runs/results", help=results_help)
+    sw.add_argument("--work", default="runs", help="checkpoint cache, logs and cell states (default: runs)")
+    sw.add_argument("--format", choices=FORMATS, default="github", help="dry run and status (json) output")
+    sw.set_defaults(func=cmd_sweep)
+
     datasets = sub.add_parser("datasets", help="check downstream datasets",
                               description="Dataset tools.").add_subparsers(dest="datasets_command", required=True,
                                                                            parser_class=Parser, metavar="COMMAND")
@@ -421,7 +566,8 @@ def build_parser() -> argparse.ArgumentParser:
                              ("protocols", cmd_protocols, "the protocols"),
                              ("tasks", cmd_tasks, "the downstream tasks"),
                              ("perturbations", cmd_perturbations, "the test-time perturbations (UCF101-P)"),
-                             ("stages", cmd_stages, "the stages a run can have")]:
+                             ("stages", cmd_stages, "the stages a run can have"),
+                             ("sweeps", cmd_sweeps, "the sweep specs (grids of runs)")]:
         p = sub.add_parser(name, help=f"list {text}", description=f"List {text}, one line each; NAME: one in full.")
         p.add_argument("name", nargs="?", default=None, help="show this one in full")
         p.add_argument("--format", choices=["table", "json"], default="table", help="output format")

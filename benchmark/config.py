@@ -228,6 +228,9 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        real = [a for a in args if a is not type(None)]
+        if len(real) == 1 and dataclasses.is_dataclass(real[0]) and isinstance(value, Mapping):
+            return _convert(real[0], value, key)  # an optional section: its own error names the key in it
         for arg in args:
             if arg is type(None):
                 continue
@@ -340,23 +343,27 @@ def stable_hash(data: Any, length: int = 16) -> str:
 # ----------------------------------------------------------------------------------------------------------------
 # loading protocols: base inheritance and overrides
 
+def yaml_names(folder: Path = PROTOCOL_DIR) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
 def protocol_names() -> list[str]:
-    return sorted(p.stem for p in PROTOCOL_DIR.glob("*.yaml"))
+    return yaml_names(PROTOCOL_DIR)
 
 
-def _protocol_path(name: str, relative_to: Path | None = None) -> Path:
+def _yaml_path(name: str, folder: Path, kind: str, relative_to: Path | None = None) -> Path:
     if name.endswith((".yaml", ".yml")):
         path = Path(name)
         if not path.is_absolute() and relative_to is not None and not path.exists():
             path = relative_to / name
         if not path.is_file():
-            raise BenchError(f"protocol file {name} does not exist: give a path to a YAML file or one of "
-                             f"{', '.join(protocol_names())}")
+            raise BenchError(f"{kind} file {name} does not exist: give a path to a YAML file or one of "
+                             f"{', '.join(yaml_names(folder))}")
         return path
-    path = PROTOCOL_DIR / f"{name}.yaml"
+    path = folder / f"{name}.yaml"
     if not path.is_file():
-        raise BenchError(f"unknown protocol {name!r}: choose one of {', '.join(protocol_names())} "
-                         f"or give a path to a .yaml file (list them with `bench protocols`)")
+        raise BenchError(f"unknown {kind} {name!r}: choose one of {', '.join(yaml_names(folder))} "
+                         f"or give a path to a .yaml file (list them with `bench {kind}s`)")
     return path
 
 
@@ -367,20 +374,24 @@ def deep_merge(base: Mapping, top: Mapping) -> dict:
     return out
 
 
-def load_raw(name: str, _seen: tuple[str, ...] = (), _rel: Path | None = None) -> dict:
-    """The protocol's YAML merged over its `base:` chain, as plain data (not yet validated)."""
-    path = _protocol_path(name, _rel)
+def load_raw(name: str, _seen: tuple[str, ...] = (), _rel: Path | None = None, folder: Path = PROTOCOL_DIR,
+             kind: str = "protocol", whole: tuple[str, ...] = ()) -> dict:
+    """The YAML file (a protocol by default; `folder` and `kind` for other files with `base:`, e.g. sweep specs)
+    merged over its `base:` chain, as plain data (not yet validated). Top-level keys in `whole` replace the base's
+    value instead of merging into it."""
+    path = _yaml_path(name, folder, kind, _rel)
     key = str(path.resolve())
     if key in _seen:
-        raise BenchError(f"protocol {path.name} inherits from itself through base: (remove the cycle)")
-    data = parse_yaml(read_text(path, "protocol file"), str(path)) or {}
+        raise BenchError(f"{kind} {path.name} inherits from itself through base: (remove the cycle)")
+    data = parse_yaml(read_text(path, f"{kind} file"), str(path)) or {}
     if not isinstance(data, Mapping):
-        raise BenchError(f"protocol {path} must be a YAML mapping of keys to values")
+        raise BenchError(f"{kind} {path} must be a YAML mapping of keys to values")
     base = data.pop("base", None)
     if base is not None:
         if not isinstance(base, str):
-            raise BenchError(f"key base in {path} must be a protocol name or file, got {base!r}")
-        data = deep_merge(load_raw(base, _seen + (key,), path.parent), data)
+            raise BenchError(f"key base in {path} must be a {kind} name or file, got {base!r}")
+        parent = load_raw(base, _seen + (key,), path.parent, folder, kind, whole)
+        data = deep_merge({k: v for k, v in parent.items() if k not in whole or k not in data}, data)
     data["name"] = path.stem if not name.endswith((".yaml", ".yml")) else str(path)
     return data
 

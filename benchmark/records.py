@@ -101,9 +101,12 @@ def new_run_id(config_hash: str) -> str:
     return f"{now}-{config_hash[:8]}-{uuid.uuid4().hex[:6]}"
 
 
+def record_file(results: Path, protocol: str, task: str, source: str, seed: int, config_hash: str) -> Path:
+    return results / Path(protocol).stem / task / f"{source}-s{seed}-{config_hash}.json"
+
+
 def record_path(results: Path, record: Record) -> Path:
-    protocol = Path(record.protocol).stem
-    return results / protocol / record.task / f"{record.source}-s{record.seed}-{record.config_hash}.json"
+    return record_file(results, record.protocol, record.task, record.source, record.seed, record.config_hash)
 
 
 def write_record(results: Path, record: Record, rescue: tuple[Path, ...] = ()) -> Path:

@@ -18,8 +18,9 @@ LAYERS = [
     ["evaluate"],
     ["stages"],
     ["records"],
-    ["run", "generate", "speed"],
-    ["report"],
+    ["run", "generate"],
+    ["report", "speed"],
+    ["sweep", "launch"],
     ["cli", "__main__"],
 ]
 

@@ -20,11 +20,14 @@ def sdpa_macs(inputs, outputs) -> int:
 
 
 def count(model, *example) -> int:
-    from fvcore.nn import FlopCountAnalysis
-    analysis = FlopCountAnalysis(model, example)
-    analysis.set_op_handle("aten::scaled_dot_product_attention", sdpa_macs)
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    return int(analysis.total())
+    import warnings
+    with warnings.catch_warnings():  # fvcore scripts and traces with torch.jit, which torch 2.9+ calls deprecated
+        warnings.filterwarnings("ignore", "`torch.jit", FutureWarning)
+        from fvcore.nn import FlopCountAnalysis
+        analysis = FlopCountAnalysis(model, example)
+        analysis.set_op_handle("aten::scaled_dot_product_attention", sdpa_macs)
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return int(analysis.total())
 
 
 def model_cost(p: Protocol, num_classes: int = 400) -> dict:

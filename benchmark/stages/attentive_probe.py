@@ -24,7 +24,7 @@ from typing import Any
 from benchmark.config import param
 from benchmark.errors import BenchError
 from benchmark.runtime import world_from_env
-from benchmark.stages.base import Context, Metric, Stage, register
+from benchmark.stages.base import Context, Cost, Metric, Size, Stage, register
 
 
 @dataclass
@@ -160,6 +160,12 @@ class AttentiveProbe(Stage):
 
     def validate(self, spec) -> None:
         probe_steps(spec.protocol.attentive_probe, len(spec.task_object.train), world_from_env()[1])
+
+    def cost(self, spec, size: Size) -> Cost:
+        """The frozen encoder's forward passes (the pooler and head are small beside it)."""
+        cfg = spec.protocol.attentive_probe
+        steps = probe_steps(cfg, size.train, 1)
+        return Cost(steps, size.forward_flops((steps * cfg.batch_size + size.test * cfg.test_crops) * cfg.clips))
 
     def run(self, ctx: Context) -> dict[str, Any]:
         import time

@@ -12,7 +12,8 @@ A run is the sequence of the registered stages that its protocol enables, in dep
 - `run(ctx)`: the work, returning a JSON-able result (weights it makes go to `ctx.workdir`);
 - `fill(record, output, spec)`: the record fields it fills;
 - `metrics()` / `tables(groups)` / `plots()`: the columns it adds to the main table, its own tables and plots;
-- `example`: the `--set` overrides that switch it on at the smallest scale (the contract tests run them).
+- `example`: the `--set` overrides that switch it on at the smallest scale (the contract tests run them);
+- `cost(spec, size)`: its optimizer steps and floating-point operations, for `bench sweep --dry-run`.
 
 A new evaluation is one module in this package (plus a protocol section in the YAML that uses it); the registry
 imports it, `execute` runs it, tables, plots and the leaderboard show it, and `tests/test_contracts.py` runs it.
@@ -46,6 +47,34 @@ class Metric:
     key: str  # dotted path under record.metrics, e.g. "knn.top1"
     header: str
     primary: bool = False  # the stage's headline number (tables, plots, the regression check)
+
+
+@dataclass(frozen=True)
+class Size:
+    """What a cost estimate needs: forward GMACs per pretraining clip (visible tokens in the encoder, all in the
+    decoder) and per view of the classifier, and the task's class and video counts."""
+
+    pretrain_gmacs: float
+    view_gmacs: float
+    classes: int
+    train: int
+    test: int
+
+    def train_flops(self, samples: float, gmacs: float) -> float:
+        """GFLOPs of forward and backward passes: 2 FLOPs per MAC, backward twice the forward."""
+        return 6 * gmacs * samples
+
+    def forward_flops(self, samples: float, gmacs: float | None = None) -> float:
+        return 2 * (self.view_gmacs if gmacs is None else gmacs) * samples
+
+
+@dataclass(frozen=True)
+class Cost:
+    steps: int = 0  # optimizer steps
+    gflops: float = 0.0
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.steps + other.steps, self.gflops + other.gflops)
 
 
 @dataclass
@@ -115,6 +144,10 @@ class Stage(ABC):
         """Plot kinds -> plot(ax, groups by source, title, severity) -> drew anything, for `bench plot` and the
         leaderboard."""
         return {}
+
+    def cost(self, spec, size: Size) -> Cost:
+        """Optimizer steps and GFLOPs of the stage (default: none worth counting)."""
+        return Cost()
 
     def section(self, spec):
         return getattr(spec.protocol, self.name)

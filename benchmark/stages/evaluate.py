@@ -8,7 +8,7 @@ from typing import Any
 
 from benchmark.errors import BenchError
 from benchmark.render import Column, Table
-from benchmark.stages.base import Context, Metric, Output, Stage, register
+from benchmark.stages.base import Context, Cost, Metric, Output, Size, Stage, register
 from benchmark.stats import estimate
 
 
@@ -34,6 +34,11 @@ class Evaluate(Stage):
         bad = [s for s in ev.severities if s not in SEVERITIES]
         if bad:
             raise BenchError(f"key evaluate.severities must hold values in 1..5, got {bad[0]}")
+
+    def cost(self, spec, size: Size) -> Cost:
+        ev = spec.protocol.evaluate
+        conditions = 1 + len(ev.perturbations) * len(ev.severities)
+        return Cost(0, size.forward_flops(size.test * ev.test_clips * ev.test_crops * conditions))
 
     def run(self, ctx: Context) -> dict[str, Any]:
         import time

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmark.runtime import world_from_env
-from benchmark.stages.base import Context, Output, Stage, register
+from benchmark.stages.base import Context, Cost, Output, Size, Stage, register
 
 
 def task_key(spec) -> dict[str, Any]:
@@ -44,6 +44,12 @@ class Finetune(Stage):
     def validate(self, spec) -> None:
         from benchmark.train.finetune import schedule
         schedule(spec.protocol.finetune, len(spec.task_object.train), world_from_env()[1])
+
+    def cost(self, spec, size: Size) -> Cost:
+        from benchmark.train.finetune import schedule
+        ft = spec.protocol.finetune
+        steps = schedule(ft, size.train, 1)[0]
+        return Cost(steps, size.train_flops(steps * ft.batch_size * ft.repeated_aug, size.view_gmacs))
 
     def run(self, ctx: Context) -> dict[str, Any]:
         from benchmark.stages.pretrain import encoder_weights

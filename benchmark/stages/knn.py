@@ -15,7 +15,7 @@ from typing import Any
 
 from benchmark.config import param
 from benchmark.errors import BenchError
-from benchmark.stages.base import Context, Metric, Stage, register
+from benchmark.stages.base import Context, Cost, Metric, Size, Stage, register
 
 
 @dataclass
@@ -57,6 +57,10 @@ class Knn(Stage):
     def key(self, spec) -> dict[str, Any]:
         from benchmark.stages.finetune import task_key
         return {**task_key(spec), "knn": spec.protocol.knn}
+
+    def cost(self, spec, size: Size) -> Cost:
+        cfg = spec.protocol.knn
+        return Cost(0, size.forward_flops((size.train + size.test) * cfg.clips * cfg.crops))
 
     def run(self, ctx: Context) -> dict[str, Any]:
         import time

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from benchmark.config import FinetuneConfig, param
 from benchmark.errors import BenchError
 from benchmark.runtime import world_from_env
-from benchmark.stages.base import Context, Metric, Stage, register
+from benchmark.stages.base import Context, Cost, Metric, Size, Stage, register
 
 
 @dataclass
@@ -65,6 +65,14 @@ class LinearProbe(Stage):
         from benchmark.train.finetune import schedule
         schedule(spec.protocol.linear_probe, len(spec.task_object.train), world_from_env()[1],
                  what="linear_probe")
+
+    def cost(self, spec, size: Size) -> Cost:
+        """The frozen encoder's forward passes in training and test (the head is small beside it)."""
+        from benchmark.train.finetune import schedule
+        recipe, ev = spec.protocol.linear_probe, self.views(spec.protocol)
+        steps = schedule(recipe, size.train, 1, what="linear_probe")[0]
+        return Cost(steps, size.forward_flops(steps * recipe.batch_size * recipe.repeated_aug
+                                              + size.test * ev.test_clips * ev.test_crops))
 
     def run(self, ctx: Context) -> dict[str, Any]:
         from benchmark.evaluate.multiview import evaluate

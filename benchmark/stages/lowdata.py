@@ -12,7 +12,7 @@ from benchmark.config import param
 from benchmark.errors import BenchError
 from benchmark.render import Column, Table
 from benchmark.runtime import world_from_env
-from benchmark.stages.base import CACHE_VERSION, Context, Stage, cache_hash, cached, register
+from benchmark.stages.base import CACHE_VERSION, Context, Cost, Size, Stage, cache_hash, cached, register
 from benchmark.stats import estimate
 
 
@@ -65,6 +65,21 @@ class LowData(Stage):
         p = spec.protocol
         schedule(p.finetune, len(spec.task_object.train), world_from_env()[1],
                  p.lowdata.steps, "finetune")
+
+    def cost(self, spec, size: Size) -> Cost:
+        from benchmark.evaluate.lowdata import points
+        from benchmark.train.finetune import schedule
+        p = spec.protocol
+        ft, cfg, ev = p.finetune, p.lowdata, self._views(p)
+        total = Cost()
+        for point in points(cfg.per_class, cfg.fractions):
+            videos = (min(size.train, point["per_class"] * size.classes) if point["per_class"] is not None
+                      else max(1, round(point["fraction"] * size.train)))
+            steps = schedule(ft, videos, 1, cfg.steps)[0]
+            flops = (size.train_flops(steps * ft.batch_size * ft.repeated_aug, size.view_gmacs)
+                     + size.forward_flops(size.test * ev.test_clips * ev.test_crops))
+            total = total + Cost(steps * len(cfg.subset_seeds), flops * len(cfg.subset_seeds))
+        return total
 
     def run(self, ctx: Context) -> list[dict]:
         from benchmark.data.splits import SubsetSplit

@@ -7,7 +7,7 @@ from typing import Any
 
 from benchmark.config import to_dict
 from benchmark.runtime import world_from_env
-from benchmark.stages.base import Context, Output, Stage, register
+from benchmark.stages.base import Context, Cost, Output, Size, Stage, register
 
 
 def encoder_weights(out: Output, spec) -> dict | None:
@@ -52,6 +52,14 @@ class Pretrain(Stage):
             from benchmark.models.build import classifier
             from benchmark.train.finetune import init_from
             init_from(classifier(p.model, p.clip, 2), spec.init.weights(), f"checkpoint {spec.source_params.path}")
+
+    def cost(self, spec, size: Size) -> Cost:
+        if self.key(spec) is None or not spec.clips:
+            return Cost()
+        from benchmark.train.optim import steps_per_epoch
+        pt = spec.protocol.pretrain
+        steps = pt.epochs * steps_per_epoch(pt.epoch_size, pt.batch_size, 1, "pretrain")
+        return Cost(steps, size.train_flops(steps * pt.batch_size, size.pretrain_gmacs))
 
     def run(self, ctx: Context) -> dict[str, Any]:
         spec = ctx.spec

@@ -40,6 +40,7 @@ class Task:
 class TaskEntry(Entry):
     factory: Callable[[Any], Task] | None = None
     needs: str = ""  # what the user provides, one line
+    sizes: tuple[int, int, int] | None = None  # (classes, train, test) of the official split 1, for cost estimates
 
     def check(self) -> None:
         super().check()
@@ -50,9 +51,9 @@ class TaskEntry(Entry):
 TASKS: Registry[TaskEntry] = Registry("task", package="benchmark.tasks", first=("embedded", "files"))
 
 
-def register(name: str, description: str, params: type, needs: str):
+def register(name: str, description: str, params: type, needs: str, sizes: tuple[int, int, int] | None = None):
     def decorator(factory: Callable[[Any], Task]) -> Callable[[Any], Task]:
-        TASKS.add(TaskEntry(name, description, params, factory=factory, needs=needs), factory.__module__)
+        TASKS.add(TaskEntry(name, description, params, factory=factory, needs=needs, sizes=sizes), factory.__module__)
         return factory
     return decorator
 

@@ -117,7 +117,7 @@ def _official_task(name: str, p, classes: list[str], train: tuple, test: tuple) 
 @register("ucf101", "UCF101 (101 classes) from the official distribution: UCF-101/<Class>/*.avi with "
                 "ucfTrainTestlist/ (classInd.txt, trainlist0N.txt, testlist0N.txt); split 1: 9,537 train / "
                 "3,783 test videos.", params=UCF101Params,
-                needs="--data-root DIR holding UCF-101/ and ucfTrainTestlist/; --split 1|2|3")
+                needs="--data-root DIR holding UCF-101/ and ucfTrainTestlist/; --split 1|2|3", sizes=(101, 9537, 3783))
 def make_ucf101(p: UCF101Params) -> Task:
     return _official_task("ucf101", p, *read_ucf101(p))
 
@@ -169,7 +169,8 @@ def read_hmdb51(p: HMDB51Params):
 @register("hmdb51", "HMDB51 (51 classes) from the official distribution: <class>/*.avi with "
                 "testTrainMulti_7030_splits/<class>_test_splitN.txt (1 = train, 2 = test, 0 = unused); "
                 "3,570 train / 1,530 test videos per split.", params=HMDB51Params,
-                needs="--data-root DIR holding the class folders and testTrainMulti_7030_splits/; --split 1|2|3")
+                needs="--data-root DIR holding the class folders and testTrainMulti_7030_splits/; --split 1|2|3",
+          sizes=(51, 3570, 1530))
 def make_hmdb51(p: HMDB51Params) -> Task:
     return _official_task("hmdb51", p, *read_hmdb51(p))
 

@@ -122,7 +122,7 @@ def run_steps(*, desc: str, workdir: Path, model: nn.Module, optimizer: torch.op
                 elapsed = time.perf_counter() - t0
                 bar.set_postfix(loss=f"{running / count:.4f}", lr=f"{lr:.2e}")
                 if log is not None:
-                    log.write(json.dumps({"step": done, "loss": running / count, "lr": lr,
+                    log.write(json.dumps({"step": done, "of": total_steps, "loss": running / count, "lr": lr,
                                           "elapsed_s": round(elapsed, 3)}) + "\n")
                     log.flush()
                 if report and not terminal:  # CI and Slurm logs: one line per log_every steps
