@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from benchmark.cli import main
@@ -179,3 +180,19 @@ def test_progress_lines_on_stderr_when_not_a_terminal(tmp_path):
     assert any(ln.startswith("pretrain ") and " step 2/6 loss " in ln and "clips/s ETA " in ln for ln in lines)
     assert any(ln.startswith("finetune ") and "step 8/8" in ln for ln in lines)
     assert "\r" not in done.stderr  # no progress bar escape sequences in a log file
+
+
+@pytest.mark.slow
+def test_the_gpu_code_paths_run_on_the_cpu_bf16_autocast_and_compile(tmp_path, capsys):
+    """bf16 autocast and torch.compile are on by default on CUDA only; here they run on the CPU at micro scale, so
+    the code a GPU run takes has run before a GPU is at hand."""
+    bf16 = bench_run("pmg", tmp_path / "r1", tmp_path / "w1", "runtime.amp=bf16", "source.size=64")
+    compiled = bench_run("pmg", tmp_path / "r2", tmp_path / "w2", "runtime.compile=on", "source.size=64")
+    eager = bench_run("pmg", tmp_path / "r3", tmp_path / "w3", "source.size=64")
+    for record in (bf16, compiled):
+        assert 0 <= record["metrics"]["top1"] <= 100 and record["pretrain"]["steps"] == 6
+    assert record["config"]["runtime"]["compile"] == "on"
+    # compile changes no arithmetic that matters: the losses agree with eager to float tolerance
+    logs = [json.loads(p.read_text().splitlines()[-1])["loss"] for p in
+            (next((tmp_path / w).glob("pretrain/*/log.jsonl")) for w in ("w2", "w3"))]
+    assert abs(logs[0] - logs[1]) < 1e-3 * max(1.0, abs(logs[1]))
