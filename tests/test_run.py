@@ -188,7 +188,7 @@ def test_the_gpu_code_paths_run_on_the_cpu_bf16_autocast_and_compile(tmp_path, c
     the code a GPU run takes has run before a GPU is at hand."""
     bf16 = bench_run("pmg", tmp_path / "r1", tmp_path / "w1", "runtime.amp=bf16", "source.size=64")
     compiled = bench_run("pmg", tmp_path / "r2", tmp_path / "w2", "runtime.compile=on", "source.size=64")
-    eager = bench_run("pmg", tmp_path / "r3", tmp_path / "w3", "source.size=64")
+    bench_run("pmg", tmp_path / "r3", tmp_path / "w3", "source.size=64")
     for record in (bf16, compiled):
         assert 0 <= record["metrics"]["top1"] <= 100 and record["pretrain"]["steps"] == 6
     assert record["config"]["runtime"]["compile"] == "on"
