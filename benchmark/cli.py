@@ -298,6 +298,59 @@ def cmd_protocols(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# dataset analysis
+
+
+def cmd_analyze(args) -> int:
+    if args.what == "correlate":
+        return _correlate(args)
+    if args.what is not None:
+        raise BenchError(f"bench analyze takes `correlate` or --source S, got {args.what!r}")
+    if not args.source:
+        raise BenchError("bench analyze needs --source S (or `bench analyze correlate`)")
+    from benchmark.analyze.compute import analyze
+    sets, refs = [], []
+    for item in args.set or []:
+        (refs if item.startswith("reference.") else sets).append(item)
+    record, path, cached = analyze(args.protocol, args.source, sets, args.reference, refs, args.n, args.seed,
+                                   Path(args.results), Path(args.work), args.inception, args.i3d, args.features)
+    if args.format == "json":
+        _print_json(record)
+        return 0
+    p, r = record["properties"], record["reference_properties"]
+    print(f"{'read back' if cached else 'wrote'} {path}")
+    print(f"{record['source']} vs {record['config']['reference']['name']} ({record['config']['n']} clips each, "
+          f"protocol {record['config']['protocol']}):")
+    rows = [(p["fd_frames"]["metric"] + " (frames)", p["fd_frames"]["value"], None),
+            (p["fd_clips"]["metric"] + " (clips)", p["fd_clips"]["value"], None),
+            ("diversity: log volume of 16 frames", p["diversity"]["log_volume"], r["diversity"]["log_volume"]),
+            ("spectrum slope alpha (mean)", p["spectrum_alpha"]["mean"], r["spectrum_alpha"]["mean"]),
+            ("colour symmetric KL to the reference", p["colour_kl"]["value"], None),
+            ("optical flow, px/frame (mean)", p["flow"]["mean"], r["flow"]["mean"]),
+            ("temporal-difference energy (mean)", p["temporal_energy"]["mean"], r["temporal_energy"]["mean"])]
+    for name, value, ref in rows:
+        print(f"  {name:<44} {value:10.4f}" + (f"   (reference {ref:.4f})" if ref is not None else ""))
+    return 0
+
+
+def _correlate(args) -> int:
+    from benchmark.analyze import correlate as C
+    from benchmark.render import render
+    protocol = args.protocol
+    pts, nets, notes = C.points(Path(args.results), protocol, args.task, args.metric)
+    if len(pts) < 3:
+        raise BenchError(f"{len(pts)} sources have both analysis and accuracy records for {protocol}; a "
+                         f"correlation needs at least 3 (bench analyze --source S and bench run --source S)")
+    rows = C.correlations(pts)
+    print(render(C.tables(pts, nets, rows, protocol, args.task, args.metric, notes), args.format))
+    if args.format != "json":
+        paths = C.plot(pts, nets, rows, Path(args.out), f"{protocol}: properties vs {args.metric} "
+                                                          f"(features: {nets['frames']['name']})")
+        print("plots: " + ", ".join(map(str, paths)))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # sweeps
 
 
@@ -516,6 +569,37 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="a protocol, source or task key")
     sp.add_argument("--format", choices=["github", "markdown", "csv", "json"], default="github")
     sp.set_defaults(func=cmd_speed)
+
+    an = sub.add_parser("analyze", help="dataset properties of a source (FID/FVD, diversity, spectrum, colour, "
+                                        "motion); `correlate`: against accuracy",
+                        description="Sample N clips of a source as its pretraining sees them and compute, against "
+                                    "a reference set of natural clips: Frechet distances of frame and clip features "
+                                    "(FID / FVD with --inception / --i3d weights files, else on the VideoMAE encoder, "
+                                    "named for it), diversity, spectrum slope, colour KL, optical flow and temporal "
+                                    "energy; writes an analysis record. `bench analyze correlate`: each property "
+                                    "against top-1 over the sources that have both.")
+    an.add_argument("what", nargs="?", default=None, help="`correlate`, or nothing with --source")
+    an.add_argument("--source", default=None, help="clip source (see `bench sources`)")
+    an.add_argument("--protocol", default=DEFAULT_PROTOCOL, help=f"clip geometry and view (default: "
+                                                                  f"{DEFAULT_PROTOCOL})")
+    an.add_argument("--task", default=None, help="correlate: the task of the accuracy records")
+    an.add_argument("--metric", default="top1", help="correlate: the accuracy metric (default: top1)")
+    an.add_argument("--reference", default="natural", help="reference clip source (default: natural, the bundled "
+                                                           "natural clips; --set reference.data_root=DIR for yours)")
+    an.add_argument("-n", type=int, default=64, help="clips of each set (default: 64)")
+    an.add_argument("--seed", type=int, default=0, help="which clips (default: 0)")
+    an.add_argument("--inception", default=None, metavar="FILE", help="pytorch-fid's FID Inception weights "
+                                                                       "(pt_inception-2015-12-05-6726825d.pth)")
+    an.add_argument("--i3d", default=None, metavar="FILE", help="the FVD I3D TorchScript (i3d_torchscript.pt)")
+    an.add_argument("--features", default=None, metavar="CHECKPOINT",
+                    help="without --inception/--i3d: the VideoMAE encoder's weights (default: its random init)")
+    an.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="source.KEY=... / reference.KEY=... parameters, or a protocol key; repeatable")
+    an.add_argument("--results", default="runs/results", help=results_help)
+    an.add_argument("--work", default="runs", help="reference-set cache (default: runs)")
+    an.add_argument("--out", default="runs/plots", help="correlate: plot folder (default: runs/plots)")
+    an.add_argument("--format", choices=FORMATS, default="github")
+    an.set_defaults(func=cmd_analyze)
 
     sw = sub.add_parser("sweep", help="run a sweep's grid of cells (Slurm, local processes or inline)",
                         description="Expand a sweep spec (see `bench sweeps`) into cells, each one `bench run`, and "

@@ -26,7 +26,8 @@ class PretrainClips(Dataset):
     def __init__(self, source, clip: ClipConfig, recipe: PretrainConfig, seed: int, grid: tuple[int, int, int]):
         self.source, self.clip, self.recipe, self.seed, self.grid = source, clip, recipe, seed, grid
 
-    def __getitem__(self, key: int) -> dict[str, Any]:
+    def view(self, key: int) -> torch.Tensor:
+        """The clip as the model sees it before normalisation: float (T, 3, S, S) in [0, 255]."""
         c, pt = self.clip, self.recipe
         frames = self.source.clip(key, c.frames, pt.stride)
         if frames.shape[0] != c.frames or frames.ndim != 4 or frames.dtype != np.uint8:
@@ -35,6 +36,11 @@ class PretrainClips(Dataset):
         x = crop_resize(frames, multiscale_crop_box(*frames.shape[1:3], c.size, pt.crop_scales, rng), c.size)
         if pt.flip and rng.random() < 0.5:
             x = x.flip(-1)
+        return x
+
+    def __getitem__(self, key: int) -> dict[str, Any]:
+        c, pt = self.clip, self.recipe
+        x = self.view(key)
         mask = tube_mask(self.grid, pt.mask_ratio, np.random.default_rng([self.seed, key, 2]))
         skipped = sorted(self.source.skipped)
         return {"video": normalize(x, c.mean, c.std), "mask": torch.from_numpy(mask), "skipped": skipped}
