@@ -585,7 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--task", default=None, help="correlate: the task of the accuracy records")
     an.add_argument("--metric", default="top1", help="correlate: the accuracy metric (default: top1)")
     an.add_argument("--reference", default="natural", help="reference clip source (default: natural, the bundled "
-                                                           "natural clips; --set reference.data_root=DIR for yours)")
+                                                           "natural clips; --set reference.videos=DIR for yours)")
     an.add_argument("-n", type=int, default=64, help="clips of each set (default: 64)")
     an.add_argument("--seed", type=int, default=0, help="which clips (default: 0)")
     an.add_argument("--inception", default=None, metavar="FILE", help="pytorch-fid's FID Inception weights "

@@ -19,7 +19,7 @@ LAYERS = [
     ["stages"],
     ["records"],
     ["run", "generate"],
-    ["report", "speed"],
+    ["report", "speed", "analyze"],
     ["sweep", "launch"],
     ["cli", "__main__"],
 ]

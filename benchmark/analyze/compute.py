@@ -3,8 +3,8 @@
 Both sets are sampled as pretraining sees them: clips `key` of the source (and of the reference source) through the
 protocol's pretraining view (its clip geometry and multi-scale crop, `PretrainClips.view`), for N keys drawn with
 the seed from the keys a pretraining would use. The reference is a clip source too: `natural` (the bundled natural
-clips) by default, or natural video from a folder or a task's training split (`--set reference.data_root=DIR`,
-`--set reference.task=ucf101`).
+clips) by default, or natural video from a folder or a task's training split (`--set reference.videos=DIR`,
+`--set reference.task=ucf101 --set reference.data_root=DIR`).
 
 The result is a JSON record in <results>/analysis/<protocol>/<source>-<hash>.json, the hash covering everything
 that determines it (protocol geometry, source and parameters, N, seed, reference and its parameters, the feature
@@ -98,8 +98,12 @@ def analyze(protocol: str, source: str, overrides: list[str], reference: str, re
         raise BenchError(f"-n {n} is too small: the diversity groups need at least {P.GROUP} clips (and a "
                          f"covariance many more; 64 or more is sensible)")
     run = resolve(protocol, source, None, seed, overrides)
-    ref = resolve(protocol, reference, None, seed, [f"source.{o.split('.', 1)[1]}" if o.startswith("reference.")
-                                                    else o for o in reference_overrides])
+    try:
+        ref = resolve(protocol, reference, None, seed, [f"source.{o.split('.', 1)[1]}" if o.startswith("reference.")
+                                                        else o for o in reference_overrides])
+        ref.source_object  # noqa: B018 (building a source checks its folders and files before any work)
+    except BenchError as e:
+        raise BenchError(f"reference: {e}".replace("source.", "reference.")) from None
     nets = feature_nets(run.protocol, inception, i3d, checkpoint)
     p = run.protocol
     config = {"protocol": p.name, "clip": to_dict(p.clip), "pretrain_view": {"crop_scales": p.pretrain.crop_scales,
@@ -114,8 +118,7 @@ def analyze(protocol: str, source: str, overrides: list[str], reference: str, re
         return json.loads(path.read_text()), path, True
     check_writable(results, "--results")
     check_writable(work, "--work")
-    run.source_object  # noqa: B018 (building the sources checks their folders and files before any work)
-    ref.source_object  # noqa: B018
+    run.source_object  # noqa: B018 (building the source checks its folders and files before any work)
     t0 = time.perf_counter()
     ref_stats, ref_feats, ref_lab = reference_set(ref, nets, n, seed, work, stable_hash({**config, "schema": SCHEMA}))
     clips = sample_clips(run, n, seed, f"analyze {run.source}")

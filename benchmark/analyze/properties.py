@@ -5,8 +5,9 @@ on uint8 clips (T, H, W, 3) and feature matrices. No torch here: numpy, scipy an
   features, or an offline network's, named for it): pytorch-fid's implementation (scipy's matrix square root);
 - diversity: Yu et al.'s "feature volume", the determinant of the covariance of the features of 16 frames from
   random videos. For 16 vectors in d >> 16 dimensions that covariance is singular (its determinant is 0), so this
-  reports what it measures, the log of the volume the 16 L2-normalised feature vectors span: 1/2 log det of their
-  16 x 16 Gram matrix (0 for orthonormal vectors, -inf for dependent ones), averaged over random groups;
+  reports what it measures, the log of the volume the 16 feature vectors span about the set's mean feature (as a
+  covariance centres them), each L2-normalised: 1/2 log det of their 16 x 16 Gram matrix (0 for orthonormal
+  vectors, -inf for dependent ones), averaged over random groups. A log-determinant, not a determinant;
 - spectrum: the slope alpha of the amplitude spectrum A/|f|^alpha of each grey frame, least squares in log-log
   over all non-zero frequencies (Torralba & Oliva 2003; natural images: alpha about 1);
 - colour: the symmetric KL divergence KL(P||Q) + KL(Q||P) between 3-D Gaussians fitted to the L*a*b* pixels
@@ -40,9 +41,12 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(calculate_frechet_distance(mu1, np.atleast_2d(s1), mu2, np.atleast_2d(s2)))
 
 
-def log_volume(features: np.ndarray) -> float:
-    """1/2 log det of the Gram matrix of the L2-normalised rows: the log volume they span."""
+def log_volume(features: np.ndarray, centre: np.ndarray | None = None) -> float:
+    """1/2 log det of the Gram matrix of the L2-normalised rows (after subtracting `centre`): the log volume they
+    span."""
     x = np.asarray(features, dtype=np.float64)
+    if centre is not None:
+        x = x - centre
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     sign, logdet = np.linalg.slogdet(x @ x.T)
     return 0.5 * logdet if sign > 0 else -math.inf
@@ -55,11 +59,12 @@ def diversity(frame_features: np.ndarray, clip_of_frame: np.ndarray, groups: int
     if len(clips) < GROUP:
         raise ValueError(f"diversity needs at least {GROUP} clips")
     by_clip = {c: np.flatnonzero(clip_of_frame == c) for c in clips}
+    centre = frame_features.mean(0)  # volumes about the set's mean, as a covariance is
     values = []
     for _ in range(groups):
         chosen = rng.choice(clips, GROUP, replace=False)
         rows = [rng.choice(by_clip[c]) for c in chosen]
-        values.append(log_volume(frame_features[rows]))
+        values.append(log_volume(frame_features[rows], centre))
     v = np.asarray(values)
     finite = v[np.isfinite(v)]
     return {"log_volume": float(finite.mean()) if len(finite) else -math.inf,
@@ -79,7 +84,9 @@ def spectrum_slope(image: np.ndarray) -> float:
     amp = np.abs(np.fft.fft2((image - image.mean()) * window))
     fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
     f = np.hypot(fy, fx)
-    keep = (f > 0) & (f <= 0.5) & (amp > 0)
+    keep = (f > 0) & (f <= 0.5) & (amp > 1e-9)
+    if keep.sum() < 2:
+        return math.nan  # a flat frame has no spectrum
     slope, _ = np.polyfit(np.log(f[keep]), np.log(amp[keep]), 1)
     return float(-slope)
 
@@ -126,6 +133,11 @@ def temporal_energy(frames: np.ndarray) -> float:
 
 
 def summary(values: list[float]) -> dict:
+    """Mean, sd, median and 90th percentile of the finite values, and how many were not (flat frames)."""
     v = np.asarray(values, dtype=np.float64)
+    bad = int((~np.isfinite(v)).sum())
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return {"mean": math.nan, "sd": None, "median": math.nan, "p90": math.nan, "undefined": bad}
     return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-            "median": float(np.median(v)), "p90": float(np.percentile(v, 90))}
+            "median": float(np.median(v)), "p90": float(np.percentile(v, 90)), "undefined": bad}

@@ -36,6 +36,9 @@ class NaturalParams:
     def validate(self, where: str) -> None:
         if self.videos is not None and self.task is not None:
             raise BenchError(f"{where}.videos and {where}.task are alternatives: set one of them")
+        if self.data_root is not None and self.task is None:
+            raise BenchError(f"{where}.data_root is the data root of {where}.task, which is not set: set "
+                             f"{where}.task too, or {where}.videos for a folder of videos")
 
 
 def read_video_list(path: Path) -> list[Path]:
