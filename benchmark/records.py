@@ -172,6 +172,8 @@ def read_records(results: Path, **match: Any) -> tuple[list[Record], list[Path]]
         except (OSError, ValueError):
             bad.append(path)
             continue
+        if isinstance(data, dict) and data.get("kind") == "analysis":  # bench analyze's records, not runs
+            continue
         if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict) or "source" not in data:
             bad.append(path)
             continue

@@ -86,10 +86,11 @@ def board_table(records: list[Record]) -> Table:
         rows.append([g.source, g.variant, len(g.seeds)] + [estimate(g.values(m.key)) for m, _ in cols]
                     + [_mean([(r.pretrain or {}).get("clips_per_s") for r in g.records]),
                        _mean([(r.finetune or {}).get("clips_per_s") for r in g.records]),
+                       _mean([(r.timings or {}).get("total_s") for r in g.records]),
                        hw.get("gpu") or f"{hw.get('device', '')} x{hw.get('processes', 1)}"])
     columns = [Column("source"), Column("variant"), Column("n_seeds", "n seeds")] + [c for _, c in cols] + [
         Column("pretrain_clips_s", "pretrain clips/s"), Column("finetune_clips_s", "finetune clips/s"),
-        Column("device")]
+        Column("wall_s", "wall s per run (mean)", 0), Column("device")]
     return Table(columns, rows)
 
 

@@ -218,6 +218,29 @@ def regenerate(paper: Paper, records: list[Record], table: str | None = None, pr
     return out
 
 
+def fill_hint(row: Row, r: ColumnResult) -> str:
+    """Why a reproduced cell is empty and the run that would fill it ("" when it is filled)."""
+    if any(c.row.id == row.id and c.reproduced is not None for c in r.cells):
+        return ""
+    if row.source is None:
+        return f"not reproducible here: {row.note}" if row.note else "not reproducible here"
+    if r.protocol is None:
+        return "no protocol reproduces this column" if r.column.protocol is None else \
+            f"pick it with --column {r.column.id}"
+    import shlex
+
+    import yaml
+    def value(v):
+        if isinstance(v, str) and ("*" in v or "?" in v):
+            return f"<a folder matching {v}>"
+        return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("\n...").removesuffix("...")
+
+    params = " ".join("--set " + shlex.quote(f"source.{k}={value(v)}")
+                      for k, v in _substitute(row.params, r.task).items())
+    return f"no records: bench run --protocol {r.protocol} --task {r.task} --source {row.source}" \
+        + (f" {params}" if params else "")
+
+
 def tables(paper: Paper, results: list[ColumnResult]) -> list[Table]:
     """One rendered table per (paper table, column): published beside reproduced, gap shares, Spearman's rho."""
     out = []
@@ -230,12 +253,13 @@ def tables(paper: Paper, results: list[ColumnResult]) -> list[Table]:
             where = f"reproduced: {r.column.metric} of records of protocol {r.protocol} on task {r.task}"
         has_gap = any(c.gap_published is not None or c.gap_reproduced is not None for c in r.cells)
         rows = [[c.row.id, c.row.label, c.row.source, c.published, c.reproduced]
-                + ([c.gap_published, c.gap_reproduced] if has_gap else []) for c in r.cells]
+                + ([c.gap_published, c.gap_reproduced] if has_gap else []) + [fill_hint(c.row, r)] for c in r.cells]
         columns = [Column("row"), Column("configuration"), Column("source"), Column("published"),
                    Column("reproduced", "reproduced (mean [95% CI])")]
         if has_gap:
             columns += [Column("gap_closed_published", "gap closed %, published"),
                         Column("gap_closed_reproduced", "gap closed %, reproduced")]
+        columns.append(Column("to_fill", "empty because / to fill"))
         corr = (f"Spearman rank correlation, published vs reproduced ({r.compared} rows): rho = {r.rho:.2f} "
                 f"(p = {r.p:.3f})" if r.rho is not None else
                 f"Spearman rank correlation: needs 3 rows with both values ({r.compared} so far)")
