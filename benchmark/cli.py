@@ -297,6 +297,13 @@ def cmd_protocols(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from benchmark.export import export
+    out = export(Path(args.target), args.format, Path(args.out), Path(args.work), args.stage)
+    print(f"wrote {out}/: " + ", ".join(sorted(p.name for p in out.iterdir())))
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # dataset analysis
 
@@ -569,6 +576,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="a protocol, source or task key")
     sp.add_argument("--format", choices=["github", "markdown", "csv", "json"], default="github")
     sp.set_defaults(func=cmd_speed)
+
+    ex = sub.add_parser("export", help="a pretrained or finetuned encoder as a transformers folder or an official .pth",
+                        description="Write the weights of a stage folder (<work>/pretrain/<hash>, "
+                                    "<work>/finetune/<hash>) or of a result record's stage as a Hugging Face "
+                                    "transformers VideoMAE folder (config.json + model.safetensors) or an official "
+                                    "MCG-NJU .pth ({'model': state dict}).")
+    ex.add_argument("target", help="a stage folder or a result record (.json)")
+    ex.add_argument("--format", choices=["hf", "official"], required=True)
+    ex.add_argument("--out", required=True, help="the folder to write (must not exist or be empty)")
+    ex.add_argument("--stage", choices=["pretrain", "finetune"], default=None,
+                    help="for a record: which stage's weights (default: finetune when it has one)")
+    ex.add_argument("--work", default="runs", help="for a record: the --work its run used (default: runs)")
+    ex.set_defaults(func=cmd_export)
 
     an = sub.add_parser("analyze", help="dataset properties of a source (FID/FVD, diversity, spectrum, colour, "
                                         "motion); `correlate`: against accuracy",

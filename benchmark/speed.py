@@ -151,16 +151,9 @@ def official_models(root: str, p, classes: int):
 def hf_models(p, classes: int):
     import transformers
 
-    from benchmark.models.videomae import SIZES
-    s, m, c = SIZES[p.model.size], p.model, p.clip
-    cfg = transformers.VideoMAEConfig(
-        image_size=c.size, patch_size=m.patch_size, num_frames=c.frames, tubelet_size=m.tubelet_size,
-        hidden_size=s.embed_dim, num_hidden_layers=s.depth, num_attention_heads=s.num_heads,
-        intermediate_size=4 * s.embed_dim, decoder_hidden_size=s.decoder_dim,
-        decoder_num_hidden_layers=m.decoder_depth or s.decoder_depth, decoder_num_attention_heads=s.decoder_heads,
-        decoder_intermediate_size=4 * s.decoder_dim, num_labels=classes, use_mean_pooling=True,
-        attn_implementation="sdpa")
-    return transformers.VideoMAEForPreTraining(cfg), transformers.VideoMAEForVideoClassification(cfg)
+    from benchmark.models.hf import hf_config
+    return (transformers.VideoMAEForPreTraining(hf_config(p.model, p.clip, classes, mean_pooling=False)),
+            transformers.VideoMAEForVideoClassification(hf_config(p.model, p.clip, classes)))
 
 
 def model_rows(p, device, batch: int, steps: int, warmup: int, references: list[str], classes: int = 400):

@@ -18,7 +18,7 @@ LAYERS = [
     ["evaluate"],
     ["stages"],
     ["records"],
-    ["run", "generate"],
+    ["run", "generate", "export"],
     ["report", "speed", "analyze"],
     ["sweep", "launch"],
     ["cli", "__main__"],
