@@ -145,6 +145,8 @@ class RuntimeConfig:
     checkpoint_every: int = param(500, min=0, doc="optimizer steps between checkpoints (0: only at the end)")
     log_every: int = param(20, gt=0, doc="optimizer steps per log.jsonl line")
     progress: bool = True
+    tensorboard: bool = param(True, doc="also write log.jsonl's scalars (loss, lr, grad norm, clips/s) as "
+                                        "TensorBoard event files in <stage folder>/tensorboard/")
 
 
 @dataclass

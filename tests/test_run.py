@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -196,3 +197,23 @@ def test_the_gpu_code_paths_run_on_the_cpu_bf16_autocast_and_compile(tmp_path, c
     logs = [json.loads(p.read_text().splitlines()[-1])["loss"] for p in
             (next((tmp_path / w).glob("pretrain/*/log.jsonl")) for w in ("w2", "w3"))]
     assert abs(logs[0] - logs[1]) < 1e-3 * max(1.0, abs(logs[1]))
+
+
+def test_tensorboard_event_files_hold_the_scalars_of_log_jsonl(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from benchmark.stages.base import load_protocol
+    assert load_protocol("yu2024-ucf101").runtime.tensorboard and not load_protocol("smoke").runtime.tensorboard
+    bench_run("pmg", tmp_path / "r", tmp_path / "w", "runtime.tensorboard=true", "runtime.log_every=2",
+              "source.size=64")
+    for stage in ("pretrain", "finetune"):
+        (folder,) = (tmp_path / "w" / stage).iterdir()
+        logged = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+        events = EventAccumulator(str(folder / "tensorboard"))
+        events.Reload()
+        tags = set(events.Tags()["scalars"])
+        assert {f"{stage}/loss", f"{stage}/lr", f"{stage}/grad_norm", f"{stage}/clips_per_s"} <= tags
+        losses = events.Scalars(f"{stage}/loss")
+        assert [e.step for e in losses] == [r["step"] for r in logged]
+        assert np.allclose([e.value for e in losses], [r["loss"] for r in logged], rtol=1e-6)
+        assert all(r["grad_norm"] > 0 for r in logged)

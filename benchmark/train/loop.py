@@ -89,10 +89,13 @@ def run_steps(*, desc: str, workdir: Path, model: nn.Module, optimizer: torch.op
         start = int(state["step"])
         if dist.is_main:
             print(f"{desc}: resuming from {ckpt_path} at step {start}/{total_steps}", file=sys.stderr, flush=True)
-    log = None
+    log = board = None
     if dist.is_main:
         trim_log(workdir / "log.jsonl", start)  # a killed run logged steps past its last checkpoint
         log = (workdir / "log.jsonl").open("a")
+        if runtime.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter  # events past the checkpoint go, as in log.jsonl
+            board = SummaryWriter(str(workdir / "tensorboard"), purge_step=start or None)
     report = dist.is_main and runtime.progress
     terminal = sys.stderr.isatty()
     bar = tqdm(total=total_steps, initial=start, desc=desc, unit="step", dynamic_ncols=True,
@@ -109,8 +112,12 @@ def run_steps(*, desc: str, workdir: Path, model: nn.Module, optimizer: torch.op
             if not math.isfinite(value):
                 raise BenchError(f"{desc}: loss is {value} at step {step}; lower the learning rate or set "
                                  f"runtime.amp=off (the last good checkpoint is {ckpt_path})")
+            logged = (step + 1) % runtime.log_every == 0 or step + 1 == total_steps
+            grad_norm = None
             if clip_grad:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+            elif logged:
+                grad_norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             samples += n
@@ -121,12 +128,20 @@ def run_steps(*, desc: str, workdir: Path, model: nn.Module, optimizer: torch.op
             if done % runtime.log_every == 0 or done == total_steps:
                 elapsed = time.perf_counter() - t0
                 bar.set_postfix(loss=f"{running / count:.4f}", lr=f"{lr:.2e}")
+                rate = samples * dist.world / elapsed if elapsed > 0 else 0.0
+                gn = float(grad_norm) if grad_norm is not None else None
                 if log is not None:
                     log.write(json.dumps({"step": done, "of": total_steps, "loss": running / count, "lr": lr,
+                                          "grad_norm": gn, "clips_per_s": round(rate, 2),
                                           "elapsed_s": round(elapsed, 3)}) + "\n")
                     log.flush()
+                if board is not None:
+                    for name, value in (("loss", running / count), ("lr", lr), ("grad_norm", gn),
+                                        ("clips_per_s", rate)):
+                        if value is not None:
+                            board.add_scalar(f"{desc.split()[0]}/{name}", value, done)
+                    board.flush()
                 if report and not terminal:  # CI and Slurm logs: one line per log_every steps
-                    rate = samples * dist.world / elapsed if elapsed > 0 else 0.0
                     eta = elapsed / (done - start) * (total_steps - done)
                     print(f"{desc}: step {done}/{total_steps} loss {running / count:.4f} {rate:.1f} clips/s ETA "
                           f"{eta // 60:.0f}m{eta % 60:02.0f}s", file=sys.stderr, flush=True)
@@ -140,6 +155,8 @@ def run_steps(*, desc: str, workdir: Path, model: nn.Module, optimizer: torch.op
         bar.close()
         if log is not None:
             log.close()
+        if board is not None:
+            board.close()
     if done != total_steps:
         raise RuntimeError(f"{desc}: the data loader ended at step {done} of {total_steps}")
     seconds = time.perf_counter() - t0
