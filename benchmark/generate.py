@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.config import section_overrides
+from benchmark.config import section_overrides, to_dict
 from benchmark.errors import BenchError
 from benchmark.runtime import atomic_write, check_writable
 from benchmark.sources.base import CLIP_SOURCES, make_source, source_params
@@ -35,20 +35,36 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int = 25) -> None:
     atomic_write(path, encode)
 
 
-def contact_sheet(clips: list[np.ndarray], columns: int = 8, tile: int = 128, gap: int = 2) -> np.ndarray:
-    """One row per clip, `columns` evenly spaced frames per row, each frame scaled to `tile` px high."""
-    from PIL import Image
+TITLE_H, LABEL_H = 22, 14  # px: the title band, and the label strip above each row of frames
+
+
+def contact_sheet(clips: list[np.ndarray], title: str = "", columns: int = 8, tile: int = 128, gap: int = 2,
+                  frame_numbers: list[int] | None = None) -> np.ndarray:
+    """A labelled sheet: a title band (`title`: the source, its non-default parameters and the seed), then per clip
+    a strip naming the clip and the frame index above each of `columns` evenly spaced frames (scaled to `tile` px
+    high); `frame_numbers` maps clip frames to source frames (frame i of a clip at stride s is source frame i*s)."""
+    from PIL import Image, ImageDraw, ImageFont
+    font = ImageFont.load_default(size=11)
     rows = []
-    for clip in clips:
+    for n, clip in enumerate(clips):
         picks = np.linspace(0, len(clip) - 1, min(columns, len(clip))).round().astype(int)
         h, w = clip.shape[1:3]
         size = (max(1, round(w * tile / h)), tile)
         tiles = [np.asarray(Image.fromarray(clip[i]).resize(size, Image.BILINEAR)) for i in picks]
         spacer = np.full((tile, gap, 3), 255, np.uint8)
-        rows.append(np.concatenate([x for t in tiles for x in (t, spacer)][:-1], axis=1))
+        frames = np.concatenate([x for t in tiles for x in (t, spacer)][:-1], axis=1)
+        strip = Image.new("RGB", (frames.shape[1], LABEL_H), "white")
+        draw = ImageDraw.Draw(strip)
+        for k, i in enumerate(picks):
+            number = frame_numbers[i] if frame_numbers else i
+            draw.text((k * (size[0] + gap) + 2, 1), f"clip {n}, frame {number}" if k == 0 else f"frame {number}",
+                      fill="black", font=font)
+        rows.append(np.concatenate([np.asarray(strip), frames], axis=0))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, gap), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    return np.concatenate(rows, axis=0)[:-gap]
+    band = Image.new("RGB", (width, TITLE_H), "white")
+    ImageDraw.Draw(band).text((2, 4), title, fill="black", font=font)
+    return np.concatenate([np.asarray(band)] + rows, axis=0)[:-gap]
 
 
 def generate(source: str, overrides: list[str], seed: int, n: int, frames: int, stride: int, out: Path,
@@ -74,5 +90,9 @@ def generate(source: str, overrides: list[str], seed: int, n: int, frames: int, 
         paths.append(out / f"{name}-s{seed}-{i:03d}.mp4")
         write_mp4(paths[-1], clip, fps)
     sheet = out / f"{name}-s{seed}-contact-sheet.png"
-    atomic_write(sheet, lambda f: Image.fromarray(contact_sheet(clips)).save(f, format="PNG"))
+    defaults = to_dict(source_params(name, {}))
+    changed = {k: v for k, v in to_dict(params).items() if defaults.get(k) != v}
+    title = f"{name}" + "".join(f" {k}={v}" for k, v in changed.items()) + f", seed {seed}, stride {stride}"
+    image = contact_sheet(clips, title, frame_numbers=[i * stride for i in range(frames)])
+    atomic_write(sheet, lambda f: Image.fromarray(image).save(f, format="PNG"))
     return paths + [sheet]

@@ -8,6 +8,7 @@ from benchmark.cli import main
 from benchmark.data.images import FolderPool, draw_image, make_pool
 from benchmark.data.video import decode
 from benchmark.errors import BenchError
+from benchmark.generate import LABEL_H, TITLE_H
 
 
 def test_generate_writes_decodable_mp4s_and_a_contact_sheet(tmp_path, capsys):
@@ -18,7 +19,7 @@ def test_generate_writes_decodable_mp4s_and_a_contact_sheet(tmp_path, capsys):
     video = decode(clips[0])
     assert video.shape[0] == 6 and video.dtype == np.uint8
     sheet = np.asarray(Image.open(tmp_path / "natural-s0-contact-sheet.png"))
-    assert sheet.shape[0] == 2 * 128 + 2  # one row per clip
+    assert sheet.shape[0] == TITLE_H + 2 * (LABEL_H + 128) + 2  # one row per clip
     from benchmark.sources.base import make_source, source_params
     same = make_source("natural", source_params("natural", {}), seed=0, clip_size=0).clip(0, 6, 2)
     assert np.abs(video.astype(int) - same.astype(int)).mean() < 6  # the mp4 holds clip 0 (lossy codec)
@@ -60,3 +61,19 @@ def test_bundled_pool_leaves_out_the_embedded_test_images():
     assert len(pool) == 15 and pool.image(0).dtype == np.uint8
     assert set(pool.names) == set(TRAIN_IMAGES) and not set(pool.names) & set(TEST_IMAGES)
     assert sorted(pool.info()["held_out"]) == sorted(EMBEDDED_TEST_IMAGES) == sorted(TEST_IMAGES)
+
+
+def test_the_contact_sheet_names_source_parameters_clip_and_frame(tmp_path):
+    from benchmark.generate import contact_sheet
+    clips = [np.full((6, 32, 32, 3), 128, np.uint8)] * 2
+    plain = contact_sheet(clips, "", frame_numbers=list(range(0, 24, 4)))
+    titled = contact_sheet(clips, "pmg transforms=['zoom'], seed 3, stride 4", frame_numbers=list(range(0, 24, 4)))
+    band = titled[:TITLE_H]
+    assert band.min() < 100 and (plain[:TITLE_H] == 255).all()  # text in the title band only when there is one
+    strip = titled[TITLE_H:TITLE_H + LABEL_H]
+    assert strip.min() < 100  # "clip 0, frame 0", "frame 4", ... above the frames
+    assert main(["generate", "--source", "pmg", "-n", "1", "--frames", "4", "--set", "source.transforms=[zoom]",
+                 "--out", str(tmp_path)]) == 0
+    from PIL import Image
+    sheet = np.asarray(Image.open(tmp_path / "pmg-s0-contact-sheet.png"))
+    assert sheet[:TITLE_H].min() < 100

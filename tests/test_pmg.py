@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from benchmark.cli import main
+from benchmark.generate import LABEL_H, TITLE_H
 from benchmark.sources.base import make_source, source_params
 from benchmark.sources.mixture import interleave, shares
 from benchmark.sources.pmg import TRANSFORMS, draw_motion, mixup, render, warp
@@ -270,7 +271,7 @@ def test_generate_shows_pmg_clips(tmp_path):
     assert main(["generate", "--source", "pmg", "-n", "2", "--frames", "4", "--out", str(tmp_path)]) == 0
     assert len(list(tmp_path.glob("pmg-s0-*.mp4"))) == 2
     sheet = np.asarray(Image.open(tmp_path / "pmg-s0-contact-sheet.png"))
-    assert sheet.shape[0] == 2 * 128 + 2
+    assert sheet.shape[0] == TITLE_H + 2 * (LABEL_H + 128) + 2
 
 
 def test_pmg_micro_run_records_pool_and_transforms(tmp_path):

@@ -18,6 +18,7 @@ from scipy import stats
 from benchmark.cli import main
 from benchmark.data.textures import oriented_texture, statistical_texture
 from benchmark.errors import BenchError
+from benchmark.generate import LABEL_H, TITLE_H
 from benchmark.sources.base import CLIP_SOURCES, make_source, source_params
 from benchmark.sources.synthetic import CIRCLE, SHAPES, WINDOW, Objects, clip_frames, radius_distribution
 
@@ -386,7 +387,7 @@ def test_generate_writes_a_contact_sheet_for_a_level(tmp_path, capsys):
     assert main(args) == 0
     assert len(list(tmp_path.glob("transforming-shapes-s0-*.mp4"))) == 2
     sheet = np.asarray(Image.open(tmp_path / "transforming-shapes-s0-contact-sheet.png"))
-    assert sheet.shape[0] == 2 * 128 + 2 and sheet.std() > 30
+    assert sheet.shape[0] == TITLE_H + 2 * (LABEL_H + 128) + 2 and sheet.std() > 30
 
 
 def test_micro_run_through_the_cli_records_the_level(tmp_path):
