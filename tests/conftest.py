@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 
 # Results depend on the thread count (the order of float reductions): the test process and every process it starts
@@ -29,11 +31,13 @@ def micro() -> list[str]:
 
 
 def write_video(path, frames, fps: int = 25) -> None:
-    """Encode uint8 (T, H, W, 3) frames with PyAV: MPEG-4 Part 2 in .avi (as UCF101/HMDB51 ship), else H.264."""
+    """Encode uint8 (T, H, W, 3) frames with PyAV: MPEG-4 Part 2 in .avi (as UCF101/HMDB51 ship), VP9 in .webm (as
+    SSv2), else H.264."""
     import av
     path.parent.mkdir(parents=True, exist_ok=True)
+    codec = {".avi": "mpeg4", ".webm": "libvpx-vp9"}.get(path.suffix, "libx264")
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4" if path.suffix == ".avi" else "libx264", rate=fps)
+        stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         for frame in frames:
@@ -95,4 +99,71 @@ def hmdb_tree(tmp_path_factory):
             write_video(root / name / video, clip)
             lines.append(f"{video} {[1, 1, 1, 2, 0][k]}")
         (splits / f"{name}_test_split1.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+CORRUPT = b"\x1aE\xdf\xa3" + bytes(300)
+
+
+def _clips():
+    return list(_segments(4).items())  # 3 classes x 4 clips of 24 frames, 80x60
+
+
+# Motion-heavy tasks in their official layouts: one corrupt and one listed-but-missing test video each
+
+
+@pytest.fixture(scope="session")
+def ssv2_tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ssv2")
+    templates = [f"Moving something {c}" for c in ("left", "right", "up")]
+    (root / "labels.json").write_text(json.dumps({t: str(i) for i, t in enumerate(templates)}))
+    train, val, vid = [], [], 100
+    for k, (_name, clips) in enumerate(_clips()):
+        for g, clip in enumerate(clips):
+            write_video(root / "20bn-something-something-v2" / f"{vid}.webm", clip)
+            (train if g < 3 else val).append({"id": str(vid), "label": "x", "template": templates[k].replace(
+                "something", "[something]"), "placeholders": ["x"]})
+            vid += 1
+    (root / "20bn-something-something-v2" / f"{vid}.webm").write_bytes(CORRUPT)
+    val.append({"id": str(vid), "template": templates[0], "label": "x"})
+    val.append({"id": "999999", "template": templates[1], "label": "x"})  # listed, not on disk
+    (root / "train.json").write_text(json.dumps(train))
+    (root / "validation.json").write_text(json.dumps(val))
+    return root
+
+
+@pytest.fixture(scope="session")
+def diving_tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("diving48")
+    train, test = [], []
+    for k, (_name, clips) in enumerate(_clips()):
+        for g, clip in enumerate(clips):
+            name = f"vid{k}_{g:05d}"
+            write_video(root / "rgb" / f"{name}.mp4", clip)
+            (train if g < 3 else test).append({"vid_name": name, "label": [3, 17, 40][k], "start_frame": 2,
+                                               "end_frame": 21})
+    (root / "rgb" / "broken_00000.mp4").write_bytes(CORRUPT)
+    test += [{"vid_name": "broken_00000", "label": 3, "start_frame": 0, "end_frame": 20},
+             {"vid_name": "gone_00000", "label": 17, "start_frame": 0, "end_frame": 20}]
+    (root / "Diving48_V2_train.json").write_text(json.dumps(train))
+    (root / "Diving48_V2_test.json").write_text(json.dumps(test))
+    return root
+
+
+@pytest.fixture(scope="session")
+def kinetics_tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kinetics")
+    header = ["label", "youtube_id", "time_start", "time_end", "split"]
+    rows = {"train": [], "validate": []}
+    for k, (name, clips) in enumerate(_clips()):
+        for g, clip in enumerate(clips):
+            yid, start = f"yt{k}{g}abcdefg"[:11], 10 * g
+            part = "train" if g < 3 else "validate"
+            write_video(root / part / name.lower() / f"{yid}_{start:06d}_{start + 10:06d}.mp4", clip)
+            rows[part].append([name.lower(), yid, start, start + 10, part])
+    (root / "validate" / "bikes" / "broken00000_000000_000010.mp4").write_bytes(CORRUPT)
+    rows["validate"] += [["bikes", "broken00000", 0, 10, "validate"], ["carphone", "missing0000", 0, 10, "validate"]]
+    for part, r in rows.items():
+        with open(root / f"{part}.csv", "w", newline="") as fh:
+            csv.writer(fh).writerows([header] + r)
     return root

@@ -119,6 +119,9 @@ EXAMPLE_TREES = {  # task -> (conftest fixture name or builder)
     "hmdb51": lambda request, tmp: {"data_root": str(request.getfixturevalue("hmdb_tree"))},
     "csv": lambda request, tmp: _csv_tree(tmp),
     "folder": lambda request, tmp: _folder_tree(tmp),
+    "ssv2": lambda request, tmp: {"data_root": str(request.getfixturevalue("ssv2_tree"))},
+    "diving48": lambda request, tmp: {"data_root": str(request.getfixturevalue("diving_tree"))},
+    "kinetics": lambda request, tmp: {"data_root": str(request.getfixturevalue("kinetics_tree"))},
 }
 
 

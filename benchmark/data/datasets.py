@@ -14,7 +14,13 @@ import torch
 from torch.utils.data import Dataset
 
 from benchmark.config import ClipConfig, FinetuneConfig, PretrainConfig
-from benchmark.data.sampling import multiscale_crop_box, random_resized_crop_box, train_indices, tube_mask
+from benchmark.data.sampling import (
+    multiscale_crop_box,
+    random_resized_crop_box,
+    train_indices,
+    tsn_train_indices,
+    tube_mask,
+)
 from benchmark.data.splits import VideoSplit
 from benchmark.data.transforms import crop_resize, erase_cube, normalize, randaugment_clip
 from benchmark.data.video import VideoError
@@ -82,7 +88,10 @@ class FinetuneClips(Dataset):
         c, ft = self.clip, self.recipe
         rng = np.random.default_rng([self.seed, key])
         try:
-            frames = self.split.frames(i, train_indices(self.split.frame_count(i), c.frames, ft.stride, rng))
+            n = self.split.frame_count(i)
+            indices = tsn_train_indices(n, c.frames, rng) if getattr(self.split, "sampling", "window") == "segments" \
+                else train_indices(n, c.frames, ft.stride, rng)
+            frames = self.split.frames(i, indices)
         except VideoError:
             return {"skipped": [self.split.name(i)]}
         clips = [self.augment(frames, rng) for _ in range(ft.repeated_aug)]

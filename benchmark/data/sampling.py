@@ -31,6 +31,28 @@ def segment_indices(num_frames: int, frames: int, stride: int, segments: int,
     return out
 
 
+def tsn_train_indices(num_frames: int, segments: int, rng: np.random.Generator) -> np.ndarray:
+    """VideoMAE's SSv2 training sampling (ssv2.py): the video cut into `segments` equal parts of n // segments
+    frames and one random frame from each; a video with fewer frames than segments gets sorted random frames, or
+    frame 0 repeated."""
+    part = num_frames // segments
+    if part > 0:
+        return np.arange(segments) * part + rng.integers(0, part, segments)
+    if num_frames > segments:
+        return np.sort(rng.integers(0, num_frames, segments))
+    return np.zeros(segments, dtype=np.int64)
+
+
+def tsn_test_clips(sequence: np.ndarray, segments: int, clips: int) -> list[np.ndarray]:
+    """VideoMAE's SSv2 test sampling: `clips` interleaved sets of `segments` frames, at int(tick * (x + k / clips))
+    for tick = len / segments, sorted together and dealt out every `clips`-th frame (ssv2.py with
+    test_num_segment = clips; for 2 clips: the part centres and the part starts)."""
+    tick = len(sequence) / segments
+    picks = np.sort(np.concatenate([[int(tick * x + tick * k / clips) for x in range(segments)]
+                                    for k in reversed(range(clips))]))
+    return [sequence[np.minimum(picks[k::clips], len(sequence) - 1)] for k in range(clips)]
+
+
 def test_windows(sequence: np.ndarray, frames: int, clips: int) -> list[np.ndarray]:
     """VideoMAE's test sampling: the video is read at the finetuning stride (`sequence` holds those frame
     indices, possibly reordered by a temporal perturbation) and `clips` windows of `frames` consecutive entries

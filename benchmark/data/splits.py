@@ -10,7 +10,11 @@ import numpy as np
 
 
 class VideoSplit(Protocol):
-    """One split of labelled videos. `frames` returns uint8 (len(indices), H, W, 3) and may raise VideoError."""
+    """One split of labelled videos. `frames` returns uint8 (len(indices), H, W, 3) and may raise VideoError.
+    `sampling` says how clips are drawn from it: "window" (frames at the finetuning stride from a random offset;
+    test windows spread over the video) or "segments" (VideoMAE's SSv2 sampling: one frame per equal part)."""
+
+    sampling: str
 
     def __len__(self) -> int: ...
     def label(self, i: int) -> int: ...
@@ -24,6 +28,7 @@ class SubsetSplit:
 
     def __init__(self, split: VideoSplit, indices: list[int]):
         self.split, self.indices = split, list(indices)
+        self.sampling = getattr(split, "sampling", "window")
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -42,10 +47,13 @@ class SubsetSplit:
 
 
 class VideoListSplit:
-    """Labelled video files, decoded on demand with PyAV (frame counts cached)."""
+    """Labelled video files, decoded on demand with PyAV (frame counts cached). `ranges` (first, last frame) per
+    video restrict it to that segment (Diving48's start_frame / end_frame)."""
 
-    def __init__(self, paths: list[Path], labels: list[int], short_side: int | None = None):
-        self.paths, self.labels, self.short_side = paths, labels, short_side
+    def __init__(self, paths: list[Path], labels: list[int], short_side: int | None = None, sampling: str = "window",
+                 ranges: list[tuple[int, int]] | None = None):
+        self.paths, self.labels, self.short_side, self.sampling = paths, labels, short_side, sampling
+        self.ranges = ranges
         self._counts: dict[int, int] = {}
 
     def __len__(self) -> int:
@@ -60,9 +68,14 @@ class VideoListSplit:
     def frame_count(self, i: int) -> int:
         if i not in self._counts:
             from benchmark.data.video import frame_count
-            self._counts[i] = frame_count(self.paths[i])
+            n = frame_count(self.paths[i])
+            if self.ranges is not None:
+                first, last = self.ranges[i]
+                n = max(0, min(n, last + 1) - first)
+            self._counts[i] = n
         return self._counts[i]
 
     def frames(self, i: int, indices: np.ndarray) -> np.ndarray:
         from benchmark.data.video import decode
-        return decode(self.paths[i], indices, short_side=self.short_side)
+        offset = self.ranges[i][0] if self.ranges is not None else 0
+        return decode(self.paths[i], np.asarray(indices) + offset, short_side=self.short_side)

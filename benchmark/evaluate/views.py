@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from benchmark.config import ClipConfig, EvaluateConfig
-from benchmark.data.sampling import test_windows
+from benchmark.data.sampling import test_windows, tsn_test_clips
 from benchmark.data.splits import VideoSplit
 from benchmark.data.transforms import normalize, short_side_resize, spatial_crops
 from benchmark.data.video import VideoError
@@ -37,11 +37,14 @@ class TestViews(Dataset):
 
     def _windows(self, i: int, c: int, n: int) -> list[np.ndarray]:
         cond = self.conditions[c]
-        sequence = np.arange(0, n, self.stride)
+        segments = getattr(self.split, "sampling", "window") == "segments"
+        sequence = np.arange(0, n, 1 if segments else self.stride)
         pert = self.perturbations.get(cond)
         if pert is not None and pert.kind == "temporal":
             rng = np.random.default_rng([self.cfg.perturbation_seed, i, c])
             sequence = sequence[pert.apply(len(sequence), cond[1], rng)]
+        if segments:
+            return tsn_test_clips(sequence, self.clip.frames, self.cfg.test_clips)
         return test_windows(sequence, self.clip.frames, self.cfg.test_clips)
 
     def _decoded(self, i: int) -> tuple[np.ndarray, dict[int, int]]:
