@@ -336,7 +336,8 @@ def cmd_analyze(args) -> int:
             ("optical flow, px/frame (mean)", p["flow"]["mean"], r["flow"]["mean"]),
             ("temporal-difference energy (mean)", p["temporal_energy"]["mean"], r["temporal_energy"]["mean"])]
     for name, value, ref in rows:
-        print(f"  {name:<44} {value:10.4f}" + (f"   (reference {ref:.4f})" if ref is not None else ""))
+        shown = f"{value:10.4f}" if value is not None else f"{'none':>10}"  # e.g. every group had a frame twice
+        print(f"  {name:<44} {shown}" + (f"   (reference {ref:.4f})" if ref is not None else ""))
     return 0
 
 

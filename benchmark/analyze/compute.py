@@ -28,7 +28,7 @@ from benchmark.config import stable_hash, to_dict
 from benchmark.errors import BenchError
 from benchmark.runtime import atomic_write, atomic_write_json, check_writable
 
-SCHEMA = 1
+SCHEMA = 2  # 2: dependent frames by the Gram eigenvalues, not the sign of round-off
 GROUPS = 64  # diversity groups of 16 frames
 SPECTRUM_FRAMES = 256
 LAB_PIXELS = 2048  # per clip

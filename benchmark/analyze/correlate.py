@@ -47,7 +47,14 @@ def _label(record: dict) -> str:
     from benchmark.report.paper import _defaults
     params = record["source_params"] or {}
     changed = {k: v for k, v in params.items() if _defaults(record["source"]).get(k, v) != v}
-    return record["source"] + (" " + " ".join(f"{k}={v}" for k, v in changed.items()) if changed else "")
+    return record["source"] + (" " + " ".join(f"{k}={_short(v)}" for k, v in changed.items()) if changed else "")
+
+
+def _short(value) -> str:
+    """A parameter value as a label shows it: a mixture's components as `a 0.95 + b 0.05`."""
+    if isinstance(value, list) and all(isinstance(c, dict) and "source" in c for c in value):
+        return " + ".join(f"{c['source']} {c.get('weight', '')}".strip() for c in value)
+    return str(value)
 
 
 def points(results: Path, protocol: str, task: str | None, metric: str = "top1") -> tuple[list[Point], dict, list]:
@@ -107,7 +114,7 @@ def correlations(pts: list[Point]) -> list[dict]:
     from scipy import stats
     rows = []
     for k, (key, _field, label, published) in enumerate(PROPERTIES):
-        have = [p for p in pts if np.isfinite(p.values.get(key, np.nan))]
+        have = [p for p in pts if p.values.get(key) is not None and np.isfinite(p.values[key])]
         row = {"property": key, "label": label, "sources": len(have), "published_r": published,
                "pearson": None, "pearson_ci": (None, None), "spearman": None, "spearman_ci": (None, None)}
         if len(have) >= 3:
@@ -160,10 +167,12 @@ def plot(pts: list[Point], nets: dict, rows: list[dict], out: Path, title: str) 
     network = {"fd_frames": nets["frames"]["metric"], "diversity": nets["frames"]["name"],
                "fd_clips": nets["clips"]["metric"]}
     for ax, (key, _f, label, _p), row in zip(axes.flat, PROPERTIES, rows, strict=False):
-        have = [p for p in pts if np.isfinite(p.values.get(key, np.nan))]
+        have = [p for p in pts if p.values.get(key) is not None and np.isfinite(p.values[key])]
         ax.scatter([p.values[key] for p in have], [p.accuracy for p in have], s=18)
         for p in have:
-            ax.annotate(p.label, (p.values[key], p.accuracy), fontsize=6, xytext=(2, 2), textcoords="offset points")
+            note = ax.annotate(p.label, (p.values[key], p.accuracy), fontsize=6, xytext=(2, 2),
+                               textcoords="offset points")
+            note.set_in_layout(False)  # a long label (a mixture's components) must not squeeze the panel
         measured = f"r = {row['pearson']:+.2f}" if row["pearson"] is not None else "r: n/a"
         published = f"Yu et al.: r = {row['published_r']:+.2f}" if row["published_r"] is not None else \
             "Yu et al.: no r"

@@ -7,7 +7,9 @@ on uint8 clips (T, H, W, 3) and feature matrices. No torch here: numpy, scipy an
   random videos. For 16 vectors in d >> 16 dimensions that covariance is singular (its determinant is 0), so this
   reports what it measures, the log of the volume the 16 feature vectors span about the set's mean feature (as a
   covariance centres them), each L2-normalised: 1/2 log det of their 16 x 16 Gram matrix (0 for orthonormal
-  vectors, -inf for dependent ones), averaged over random groups. A log-determinant, not a determinant;
+  vectors, -inf for dependent ones), averaged over the random groups whose 16 frames are independent (a group with
+  a frame twice, e.g. two empty frames, has volume 0; their count is kept, and where every group is such the value is
+  None). A log-determinant, not a determinant;
 - spectrum: the slope alpha of the amplitude spectrum A/|f|^alpha of each grey frame, least squares in log-log
   over all non-zero frequencies (Torralba & Oliva 2003; natural images: alpha about 1);
 - colour: the symmetric KL divergence KL(P||Q) + KL(Q||P) between 3-D Gaussians fitted to the L*a*b* pixels
@@ -41,6 +43,9 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(calculate_frechet_distance(mu1, np.atleast_2d(s1), mu2, np.atleast_2d(s2)))
 
 
+DEPENDENT = 1e-9  # Gram eigenvalue of unit rows below which they count as dependent (round-off is ~1e-15)
+
+
 def log_volume(features: np.ndarray, centre: np.ndarray | None = None) -> float:
     """1/2 log det of the Gram matrix of the L2-normalised rows (after subtracting `centre`): the log volume they
     span."""
@@ -48,8 +53,10 @@ def log_volume(features: np.ndarray, centre: np.ndarray | None = None) -> float:
     if centre is not None:
         x = x - centre
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    sign, logdet = np.linalg.slogdet(x @ x.T)
-    return 0.5 * logdet if sign > 0 else -math.inf
+    eig = np.linalg.eigvalsh(x @ x.T)
+    # dependent rows (a frame twice) make the Gram matrix singular; its smallest eigenvalue is then round-off, whose
+    # sign and size vary between machines, so anything below DEPENDENT counts as 0
+    return 0.5 * float(np.log(eig).sum()) if eig.min() > DEPENDENT else -math.inf
 
 
 def diversity(frame_features: np.ndarray, clip_of_frame: np.ndarray, groups: int, seed: int) -> dict:
@@ -67,7 +74,7 @@ def diversity(frame_features: np.ndarray, clip_of_frame: np.ndarray, groups: int
         values.append(log_volume(frame_features[rows], centre))
     v = np.asarray(values)
     finite = v[np.isfinite(v)]
-    return {"log_volume": float(finite.mean()) if len(finite) else -math.inf,
+    return {"log_volume": float(finite.mean()) if len(finite) else None,
             "sd": float(finite.std()) if len(finite) else None, "groups": groups,
             "degenerate_groups": int((~np.isfinite(v)).sum())}
 
