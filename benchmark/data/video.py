@@ -111,8 +111,9 @@ def _decode_torchcodec(path: str | Path, wanted: np.ndarray | None, short_side: 
                              f"asked for (truncated file?)")
         return decoder.get_frames_at(wanted.tolist()).data.numpy()
     except (RuntimeError, ValueError, IndexError, OSError) as e:
-        raise VideoError(f"video {path} cannot be decoded ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-                         f"check the file or re-encode it with ffmpeg") from None
+        why = (str(e).strip().splitlines() or [""])[0][:200]
+        raise VideoError(f"video {path} cannot be decoded ({type(e).__name__}: {why}); check the file or re-encode "
+                         f"it with ffmpeg") from None
 
 
 def decode(path: str | Path, indices: np.ndarray | None = None, short_side: int | None = None,
