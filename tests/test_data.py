@@ -305,7 +305,7 @@ def test_torchcodec_gives_pyavs_frames_at_native_size(tmp_path, torchcodec_decod
         decode(path, np.array([100, 120]))
 
 
-def test_torchcodec_leaves_scaled_decoding_and_bad_files_to_pyav_rules(tmp_path, torchcodec_decoder, monkeypatch):
+def test_torchcodec_leaves_scaled_decoding_and_bad_files_to_pyav_rules(tmp_path, torchcodec_decoder):
     from benchmark.data import video as V
     for path in bundled_videos():
         idx = np.arange(40, 56)

@@ -93,15 +93,25 @@ def use_decoder(name: str) -> None:
     _decoder = name
 
 
+@lru_cache(maxsize=65536)
+def _native_size(path: str) -> tuple[int, int]:
+    """(width, height) from the container header, once per file; (0, 0) if unreadable (the decoder then says why)."""
+    try:
+        with av.open(path) as container:
+            ctx = container.streams.video[0].codec_context
+            return ctx.width, ctx.height
+    except (av.FFmpegError, OSError, IndexError):
+        return 0, 0
+
+
 def _decode_torchcodec(path: str | Path, wanted: np.ndarray | None, short_side: int | None) -> np.ndarray | None:
     """The frames by TorchCodec, numbered as PyAV counts them (exact seek mode), or None where `short_side` would
     scale them (PyAV decodes those)."""
+    if short_side and min(_native_size(str(path))) > short_side:
+        return None  # decided from the header, before TorchCodec's exact mode scans the whole file
     try:
         decoder = _torchcodec()(str(path), dimension_order="NHWC", seek_mode="exact", num_ffmpeg_threads=0)
-        meta = decoder.metadata
-        if scaled_size(meta.width, meta.height, short_side) != (meta.width, meta.height):
-            return None
-        n = meta.num_frames or 0
+        n = decoder.metadata.num_frames or 0
         if n == 0:
             raise VideoError(f"video {path} has no decodable frames; check the file or re-encode it with ffmpeg")
         if wanted is None:
